@@ -1,0 +1,49 @@
+# raqib: `make demo` scores the bundled sample channel dump; `make test` runs the test suite.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+EXTRAS := test,train,report,parquet
+SRC    := $(shell find src models -type f -not -path '*/__pycache__/*' 2>/dev/null) pyproject.toml
+DEMO_OUT ?= out/demo
+
+.PHONY: help install demo test test-all bench challenge train clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# torch first, pinned: on these machines 2.13.0 is a local CPU build; a looser spec pulls CUDA wheels.
+$(VENV)/.deps: $(VENV)/bin/python pyproject.toml
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q ".[$(EXTRAS)]"
+	touch $@
+
+# A regular (non-editable) install, so tests exercise what a wheel ships.
+$(VENV)/.installed: $(VENV)/.deps $(SRC)
+	$(PY) -m pip install -q --no-deps --force-reinstall .
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv and install raqib with all extras
+
+demo: install  ## score the bundled sample Telegram export with the default model
+	$(VENV)/bin/raqib --version
+	$(VENV)/bin/raqib score tests/data/sample_channel/result.json -o $(DEMO_OUT)/scores.jsonl
+	$(VENV)/bin/raqib report $(DEMO_OUT)/scores.jsonl --report $(DEMO_OUT)/report
+
+test: install  ## run the fast test suite
+	$(PY) -m pytest -q
+
+test-all: install  ## run every test, slow ones included
+	$(PY) -m pytest -q -m ""
+
+bench: install  ## throughput benchmark: plain transformers pipeline vs raqib
+	$(PY) benchmarks/throughput.py
+
+train: install  ## retrain the default model from ../shared/data
+	$(VENV)/bin/raqib train --recipe default --data-dir ../shared/data -o models/raqib-ar-v1
+
+clean:  ## remove the virtual environment and outputs
+	rm -rf $(VENV) out build dist
