@@ -1,0 +1,129 @@
+"""Training examples written for the project, where the labelled data is thin.
+
+The labelled violent_call positives are mostly Gulf-dialect tweets from one study and threats against women,
+so a model trained on them alone learns dialect and offensive tone, not the form of a call to violence.
+These templates teach the form: verbs x targets x forms (imperatives, calls to others, first-person threats,
+"must be killed"), in MSA and the main dialects, each paired with contrasts that share the words but are not
+calls to violence (negation, prohibition, news reports, condemnation, quotation in counter-speech, sport and
+joke hyperbole, curses). The same is done for propaganda: claims, eulogies, recruitment and pledges in a
+group's voice, against the same events reported or condemned.
+
+Synthetic rows only ever go to the training split; metrics are computed on real data. A challenge suite that
+measures generalisation must use verbs, targets and phrasings that are not here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+# (imperative plural, imperative plural + "them", 1st person future MSA, verbal noun) for each verb
+VERBS = [
+    ("اقتلوا", "اقتلوهم", "سأقتل", "قتل"),
+    ("اذبحوا", "اذبحوهم", "سأذبح", "ذبح"),
+    ("احرقوا", "احرقوهم", "سأحرق", "حرق"),
+    ("اطعنوا", "اطعنوهم", "سأطعن", "طعن"),
+    ("فجروا", "فجروهم", "سأفجر", "تفجير"),
+    ("اضربوا", "اضربوهم", "سأضرب", "ضرب"),
+    ("اسحقوا", "اسحقوهم", "سأسحق", "سحق"),
+    ("ادهسوا", "ادهسوهم", "سأدهس", "دهس"),
+]
+TARGETS = [
+    "الشيعة", "النصارى", "اليهود", "الكفار", "المرتدين", "الشرطة", "الجنود", "الصحفيين", "هؤلاء الخونة",
+    "أهل القرية", "اللاجئين", "المعلمين", "النساء المتبرجات", "أعداء الله", "عناصر الجيش", "الأجانب",
+]
+PLACES = ["الكنيسة", "السوق", "المعبد", "مركز الشرطة", "السفارة", "الحسينية", "المدرسة", "الملعب"]
+CALLERS = ["يا شباب", "يا إخوة", "يا رجال", "يا أسود", "هيا يا مجاهدين", "يا أبطال"]
+DIALECT_THREATS = [  # first-person threats against "you" in dialects (Egyptian, Levantine, Gulf, Iraqi, Maghrebi)
+    "والله لأقتلك", "هقتلك بإيدي", "راح اذبحك", "بذبحك والله", "رح اقتلك اذا شفتك", "غادي نقتلك",
+    "نذبحك ونحرق دارك", "والله لاحرق بيتك عليك", "اقسم بالله لأطعنك", "بجيك واقتلك", "هدبحك يا كلب",
+    "راح افجر راسك", "سأقتلك أنت وعائلتك", "دمك حلال وسأسفكه بيدي",
+]
+NEGATED = [
+    "لن أقتل أحدا مهما حصل", "ما راح أذبح أحد، أنا ضد العنف", "لا تقتلوا الأبرياء", "لا تحرقوا البيوت",
+    "لن نؤذي أحدا", "ما بأذي أحد والله", "لا أريد أن أضرب أحدا", "لا تعتدوا على {target}",
+]
+REPORTS = [
+    "قتل مسلحون {n} أشخاص في هجوم على {place} أمس", "أحرق مجهولون {place} في ساعة متأخرة من الليل",
+    "أعلنت الشرطة مقتل {n} من {target} في انفجار استهدف {place}", "ذكرت مصادر أمنية أن انتحاريا فجر نفسه قرب {place}",
+    "أصيب {n} أشخاص بعد أن دهست سيارة المارة قرب {place}", "اعتقلت السلطات رجلا طعن {n} أشخاص قرب {place}",
+]
+CONDEMN = [
+    "ندين بشدة الدعوات إلى {noun} {target}", "من يدعو إلى {noun} {target} مجرم ويجب محاسبته",
+    "التحريض على {noun} {target} جريمة لا تغتفر", "نرفض خطاب الكراهية الذي يدعو إلى {noun} {target}",
+    "لا يجوز {noun} {target} ولا الاعتداء عليهم", "كتب أحدهم '{imp} {target}' وهذا كلام مرفوض ويجب الإبلاغ عنه",
+]
+HYPERBOLE = [
+    "الفريق ذبح خصمه بخماسية نظيفة", "ميسي قتل المباراة في الدقيقة الأخيرة", "قتلتني من الضحك هههه",
+    "سأقتل هذا الواجب الليلة وأنام", "الحر اليوم يذبح", "المدرب فجر مفاجأة في التشكيلة", "ضربنا البيتزا ضرب",
+    "هالأغنية تقتل من جمالها", "المنتخب سحق منافسه", "ذبحتني الامتحانات",
+]
+CURSES = [
+    "الله ينتقم منك يا ظالم", "الله يحرقك بنار جهنم", "حسبي الله ونعم الوكيل فيكم", "الله لا يوفقك",
+    "الله ياخذك ويريحنا منك", "عساك بالموت يا خاين", "ربي ينتقم من كل ظالم",
+]
+GROUP = ["الدولة الإسلامية", "دولة الخلافة", "جنود الخلافة", "المجاهدين في ولاية سيناء", "إخوانكم في الشام"]
+PROP = [
+    "بفضل الله تمكن جنود {group} من تفجير {place} وقتل العشرات من {target}",
+    "تقبل الله إخواننا الشهداء الذين نفذوا الغزوة المباركة على {place}",
+    "يا شباب الإسلام انفروا إلى أرض الخلافة ولا تتخلفوا عن ركب {group}",
+    "نجدد البيعة لأمير المؤمنين على السمع والطاعة في المنشط والمكره",
+    "{group} باقية وتتمدد رغم أنف {target}",
+    "هنيئا للاستشهادي البطل الذي أثخن في {target} نسأل الله أن يتقبله",
+    "اللهم انصر {group} وثبت أقدام المجاهدين",
+]
+PROP_NEWS = [
+    "أعلن تنظيم داعش مسؤوليته عن تفجير {place} بحسب وكالة الأنباء، وأدانت الحكومة الهجوم",
+    "قتل {n} من عناصر تنظيم داعش في غارة جوية قرب {place}",
+    "يحذر خبراء من أن التنظيم يستغل منصات التواصل لتجنيد الشباب",
+    "ندين جرائم داعش بحق {target} ونقف مع الضحايا",
+    "حكمت المحكمة بالسجن على متهم بالانتماء إلى تنظيم الدولة",
+    "الخلافة المزعومة سقطت والتنظيم الإرهابي لا يمثل الإسلام",
+]
+
+
+def _fill(template: str, rng: random.Random, verb: tuple[str, str, str, str] | None = None) -> str:
+    v = verb or rng.choice(VERBS)
+    return template.format(
+        target=rng.choice(TARGETS), place=rng.choice(PLACES), n=rng.randint(2, 40), group=rng.choice(GROUP),
+        noun=v[3], imp=v[0],
+    )
+
+
+def generate(n_per_form: int = 60, *, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """Labelled rows ``{text, violent_call, propaganda, source}`` from the templates above."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+
+    def row(text: str, violent: int, propaganda: int, form: str) -> dict[str, Any] | None:
+        if text in seen:
+            return None
+        seen.add(text)
+        return {"text": text, "violent_call": violent, "propaganda": propaganda, "source": f"synthetic_{form}"}
+
+    makers = [
+        (lambda: f"{rng.choice(VERBS)[0]} {rng.choice(TARGETS)}", 1, 0, "imperative"),
+        (lambda: f"{rng.choice(CALLERS)} {rng.choice(VERBS)[1]} ولا ترحموهم", 1, 0, "call"),
+        (lambda: f"{rng.choice(CALLERS)} {rng.choice(VERBS)[0]} {rng.choice(TARGETS)} في {rng.choice(PLACES)}", 1, 0, "call"),
+        (lambda: f"{rng.choice(VERBS)[2]} كل {rng.choice(TARGETS)} الذين أراهم", 1, 0, "first_person"),
+        (lambda: f"يجب {rng.choice(VERBS)[3]} {rng.choice(TARGETS)} جميعا", 1, 0, "must"),
+        (lambda: rng.choice(DIALECT_THREATS), 1, 0, "dialect_threat"),
+        (lambda: f"إذا رأيتك مرة أخرى {rng.choice(DIALECT_THREATS)}", 1, 0, "conditional"),
+        (lambda: _fill(rng.choice(NEGATED), rng), 0, 0, "negated"),
+        (lambda: _fill(rng.choice(REPORTS), rng), 0, 0, "report"),
+        (lambda: _fill(rng.choice(CONDEMN), rng), 0, 0, "condemnation"),
+        (lambda: rng.choice(HYPERBOLE), 0, 0, "hyperbole"),
+        (lambda: rng.choice(CURSES), 0, 0, "curse"),
+        (lambda: _fill(rng.choice(PROP), rng), 0, 1, "propaganda"),
+        (lambda: _fill(rng.choice(PROP_NEWS), rng), 0, 0, "propaganda_news"),
+    ]
+    for make, violent, propaganda, form in makers:
+        made = 0
+        for _ in range(n_per_form * 3):  # a few tries per slot: small template sets repeat themselves
+            r = row(make(), violent, propaganda, form)
+            if r is not None:
+                made += 1
+                yield r
+            if made >= n_per_form:
+                break
