@@ -92,6 +92,7 @@ def test_model_dir_thresholds_must_match_labels(model_copy):
 
 
 def test_model_dir_load_overrides_thresholds(tiny_model_dir, caplog):
+    caplog.set_level("INFO", logger="raqib")
     clf = raqib.load(tiny_model_dir, device="cpu", thresholds={"propaganda": 0.9})
     assert clf.thresholds == {"violent_call": 0.5, "propaganda": 0.9}
     assert "overriding propaganda threshold" in caplog.text
