@@ -221,3 +221,21 @@ def test_classifier_bf16_agrees_with_float32(tiny_model_dir: Path):
     f32 = Classifier.from_dir(tiny_model_dir, device="cpu", dtype="float32")
     b16 = Classifier.from_dir(tiny_model_dir, device="cpu", dtype="bfloat16")
     assert close(probs(f32.score_batch(TEXTS)), probs(b16.score_batch(TEXTS)), tol=0.05)
+
+
+def test_classifier_failed_batch_yields_error_records_and_goes_on(tiny_classifier, monkeypatch):
+    """A forward pass that raises costs only the posts of that batch, each reported in place."""
+    poison = tiny_classifier.tokenizer.convert_tokens_to_ids("داعش")
+    forward = tiny_classifier.model.forward
+
+    def flaky(input_ids=None, attention_mask=None, **kw):
+        if (input_ids == poison).any():
+            raise RuntimeError("simulated device failure")
+        return forward(input_ids=input_ids, attention_mask=attention_mask, **kw)
+
+    monkeypatch.setattr(tiny_classifier.model, "forward", flaky)
+    items = [Post(text="فاز الفريق", id="a"), Post(text="جنود داعش", id="b", channel="c"), Post(text="صباح الخير", id="d")]
+    out = list(tiny_classifier.stream(iter(items), batch_size=1))
+    assert [s.post_id for s in out] == ["a", "b", "d"]
+    assert [s.ok for s in out] == [True, False, True]
+    assert "simulated device failure" in out[1].error and out[1].channel == "c"

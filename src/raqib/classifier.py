@@ -301,15 +301,18 @@ class Classifier:
             errors.append(error)
         scorable = [i for i, p in enumerate(posts) if p is not None]
         texts = [normalise(posts[i].text, version=self.normaliser_version) for i in scorable]  # type: ignore[union-attr]
-        logits, n_windows = self._logits(texts, batch_size)
+        failed: dict[int, str] = {}
+        logits, n_windows = self._logits(texts, batch_size, failed)
         results: list[PostScore] = []
         by_index = dict(zip(scorable, range(len(scorable)), strict=True))
         for i, item in enumerate(items):
             post = posts[i]
-            if post is None:
+            row = by_index.get(i)
+            if row is not None and row in failed:
+                post, errors[i] = None, failed[row]
+            if post is None or row is None:
                 results.append(self._error_result(item, errors[i] or "unscorable input", limits))
                 continue
-            row = by_index[i]
             probs = self._calibrated(logits[row])
             contributions: tuple[TokenContribution, ...] = ()
             if explain:
@@ -343,8 +346,10 @@ class Classifier:
             normaliser_version=self.normaliser_version,
             error=error,
             channel=getattr(rec, "channel", None),
+            date=getattr(rec, "date", None),
             source=getattr(rec, "source", None),
             n_windows=0,
+            meta=getattr(rec, "meta", None) or {},
         )
 
     def _calibrated(self, logit_row: Sequence[float]) -> dict[str, float]:
@@ -367,8 +372,14 @@ class Classifier:
         )
         return enc["input_ids"], list(enc["overflow_to_sample_mapping"])
 
-    def _logits(self, texts: Sequence[str], batch_size: int) -> tuple[list[list[float]], list[int]]:
-        """Per-text logits: the max over its windows. Windows are length-sorted and padded per batch."""
+    def _logits(
+        self, texts: Sequence[str], batch_size: int, failed: dict[int, str] | None = None
+    ) -> tuple[list[list[float]], list[int]]:
+        """Per-text logits: the max over its windows. Windows are length-sorted and padded per batch.
+
+        A batch whose forward pass raises does not stop the run: its texts are recorded in ``failed``
+        (index -> reason) when a dict is given, and the exception propagates otherwise.
+        """
         import torch
 
         n_labels = len(self.labels)
@@ -389,7 +400,15 @@ class Classifier:
                 for row, i in enumerate(batch):
                     input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
                     mask[row, : len(ids[i])] = 1
-                out = self.model(input_ids=input_ids.to(device), attention_mask=mask.to(device))
+                try:
+                    out = self.model(input_ids=input_ids.to(device), attention_mask=mask.to(device))
+                except Exception as exc:  # noqa: BLE001 - becomes an error record per post, nothing is lost
+                    if failed is None:
+                        raise
+                    log.warning("a batch of %d windows failed to score: %s", len(batch), exc)
+                    for i in batch:
+                        failed[owner[i]] = f"scoring failed: {type(exc).__name__}: {exc}"
+                    continue
                 values = out.logits.float().cpu().tolist()
                 for row, i in enumerate(batch):
                     t = owner[i]
