@@ -79,7 +79,7 @@ def make_tiny_classifier(encoder_dir: Path):
         max_length=16,
         window_stride=4,
     )
-    return Classifier(model, tokenizer, cfg, name="tiny")
+    return Classifier(model, tokenizer, cfg, name="tiny", cache_size=0)
 
 
 @pytest.fixture(scope="session")
@@ -94,7 +94,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _tiny_session_classifier(tiny_model_dir: Path):
     from raqib.classifier import Classifier
 
-    return Classifier.from_dir(tiny_model_dir, device="cpu", dtype="float32")
+    # no score cache: tests of batching must run the model every time (the cache has its own tests)
+    return Classifier.from_dir(tiny_model_dir, device="cpu", dtype="float32", cache_size=0)
 
 
 @pytest.fixture

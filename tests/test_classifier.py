@@ -239,3 +239,39 @@ def test_classifier_failed_batch_yields_error_records_and_goes_on(tiny_classifie
     assert [s.post_id for s in out] == ["a", "b", "d"]
     assert [s.ok for s in out] == [True, False, True]
     assert "simulated device failure" in out[1].error and out[1].channel == "c"
+
+
+def test_classifier_duplicate_posts_are_scored_once(tiny_model_dir, monkeypatch):
+    from raqib.classifier import Classifier
+
+    clf = Classifier.from_dir(tiny_model_dir, device="cpu", dtype="float32", cache_size=100)
+    calls = []
+    forward = clf.model.forward
+
+    def counting(*args, **kw):
+        calls.append(kw["input_ids"].shape[0])
+        return forward(*args, **kw)
+
+    monkeypatch.setattr(clf.model, "forward", counting)
+    # the same post three times, once with other diacritics and spacing: one normalised text
+    texts = ["سوف اقتلك يا شباب", "سَوفَ   اقتلك يا شباب", "فاز الفريق", "سوف اقتلك يا شباب"]
+    first = clf.score_batch(texts, batch_size=8)
+    assert sum(calls) == 2
+    assert first[0].probabilities == first[1].probabilities == first[3].probabilities
+    again = clf.score_batch(texts, batch_size=8)
+    assert sum(calls) == 2, "a second run over the same posts must come from the cache"
+    assert [r.probabilities for r in again] == [r.probabilities for r in first]
+    info = clf.cache_info()
+    assert info["hits"] == 6 and info["misses"] == 2 and info["size"] == 2
+    # thresholds apply after the cache
+    assert clf.score(texts[0], thresholds={"violent_call": 0.0}).flagged[0] == "violent_call"
+
+
+def test_classifier_cache_is_bounded():
+    from raqib.classifier import ScoreCache
+
+    cache = ScoreCache(2)
+    for i in range(5):
+        cache.put(ScoreCache.key(str(i)), ([float(i)], 1))
+    assert len(cache.data) == 2 and cache.get(ScoreCache.key("4")) == ([4.0], 1)
+    assert cache.get(ScoreCache.key("0")) is None

@@ -80,6 +80,7 @@ class Classifier:
         name: str = "model",
         hf_config: Mapping[str, Any] | None = None,
         compact_state: Mapping[str, Any] | None = None,
+        cache_size: int = 65_536,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -87,6 +88,7 @@ class Classifier:
         self.name = name
         self.hf_config = dict(hf_config or {})
         self._compact_state = compact_state
+        self._cache = ScoreCache(cache_size)
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
@@ -97,8 +99,13 @@ class Classifier:
         device: str = "auto",
         dtype: Dtype = "auto",
         thresholds: Mapping[str, float] | None = None,
+        cache_size: int = 65_536,
     ) -> Classifier:
-        """Load a model directory (or a bundled model by name). Reads JSON and safetensors only."""
+        """Load a model directory (or a bundled model by name). Reads JSON and safetensors only.
+
+        ``cache_size`` bounds the number of distinct normalised texts whose scores are remembered
+        (0 turns duplicate-aware scoring off).
+        """
         from safetensors.torch import load_file
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -148,7 +155,8 @@ class Classifier:
         dev = _resolve_device(device)
         model.to(device=dev, dtype=_resolve_dtype(dtype, dev))
         model.eval()
-        clf = cls(model, tokenizer, cfg, name=path.name, hf_config=hf_config, compact_state=compact_state)
+        clf = cls(model, tokenizer, cfg, name=path.name, hf_config=hf_config, compact_state=compact_state,
+                  cache_size=cache_size)
         if thresholds:
             clf.set_thresholds(thresholds)
         log.debug("loaded %s on %s (%s)", path, dev, next(model.parameters()).dtype)
@@ -302,7 +310,7 @@ class Classifier:
         scorable = [i for i, p in enumerate(posts) if p is not None]
         texts = [normalise(posts[i].text, version=self.normaliser_version) for i in scorable]  # type: ignore[union-attr]
         failed: dict[int, str] = {}
-        logits, n_windows = self._logits(texts, batch_size, failed)
+        logits, n_windows = self._cached_logits(texts, batch_size, failed)
         results: list[PostScore] = []
         by_index = dict(zip(scorable, range(len(scorable)), strict=True))
         for i, item in enumerate(items):
@@ -351,6 +359,47 @@ class Classifier:
             n_windows=0,
             meta=getattr(rec, "meta", None) or {},
         )
+
+    def _cached_logits(
+        self, texts: Sequence[str], batch_size: int, failed: dict[int, str]
+    ) -> tuple[list[list[float]], list[int]]:
+        """`_logits`, computing each distinct normalised text once (reposts are most of a channel dump)."""
+        keys = [self._cache.key(t) for t in texts]
+        known: dict[bytes, tuple[list[float], int]] = {}
+        todo: dict[bytes, int] = {}
+        for i, k in enumerate(keys):
+            if k in todo or k in known:
+                self._cache.hits += 1  # a repeat inside this batch is scored once too
+                continue
+            hit = self._cache.get(k)
+            if hit is not None:
+                known[k] = hit
+            else:
+                todo[k] = i
+        fresh_texts = [texts[i] for i in todo.values()]
+        fresh_failed: dict[int, str] = {}
+        fresh, fresh_windows = self._logits(fresh_texts, batch_size, fresh_failed)
+        for j, k in enumerate(todo):
+            if j in fresh_failed:
+                continue
+            known[k] = (fresh[j], fresh_windows[j])
+            self._cache.put(k, known[k])
+        failed_keys = {k: fresh_failed[j] for j, k in enumerate(todo) if j in fresh_failed}
+        logits, n_windows = [], []
+        for i, k in enumerate(keys):
+            if k in failed_keys:
+                failed[i] = failed_keys[k]
+                logits.append([0.0] * len(self.labels))
+                n_windows.append(0)
+            else:
+                logits.append(known[k][0])
+                n_windows.append(known[k][1])
+        return logits, n_windows
+
+    def cache_info(self) -> dict[str, int]:
+        """Duplicate-aware scoring: how many posts were answered from the cache of normalised texts."""
+        return {"hits": self._cache.hits, "misses": self._cache.misses, "size": len(self._cache.data),
+                "max_size": self._cache.max_size}
 
     def _calibrated(self, logit_row: Sequence[float]) -> dict[str, float]:
         probs = {}
@@ -436,6 +485,45 @@ class Classifier:
                 start, end = norm.to_original(*spans[j])
                 found.append(TokenContribution(label, text[start:end], start, end, float(weight)))
         return tuple(found)
+
+
+class ScoreCache:
+    """A bounded LRU of logits keyed by a hash of the normalised text, for one loaded model.
+
+    Identical normalised posts (reposts, forwards, copy-paste campaigns) get identical scores, so each is
+    scored once per classifier. Thresholds are applied after the cache, so overriding them stays correct.
+    """
+
+    def __init__(self, max_size: int) -> None:
+        from collections import OrderedDict
+
+        self.max_size = max_size
+        self.data: OrderedDict[bytes, tuple[list[float], int]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        import hashlib
+
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def get(self, key: bytes) -> tuple[list[float], int] | None:
+        value = self.data.get(key)
+        if value is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self.data.move_to_end(key)
+        return value
+
+    def put(self, key: bytes, value: tuple[list[float], int]) -> None:
+        if self.max_size <= 0:
+            return
+        self.data[key] = value
+        self.data.move_to_end(key)
+        while len(self.data) > self.max_size:
+            self.data.popitem(last=False)
 
 
 def _as_post(item: Any) -> tuple[Post | None, str | None]:

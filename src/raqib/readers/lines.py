@@ -3,6 +3,11 @@
 Lines are read as bytes and decoded one at a time, so invalid UTF-8 costs one `BadRecord` for that line,
 not the file. Lines end only at ``\\n`` (``\\r\\n`` too): U+2028 and other Unicode separators that
 ``str.splitlines`` would break on are ordinary characters inside a post.
+
+A line is never held in memory past `MAX_LINE_BYTES` (a 2 GB file with no newline reads in bounded memory:
+the line becomes one `BadRecord`), and a record nested deeper than `MAX_DEPTH` or holding a lone surrogate
+(``"\\ud800"``, valid JSON but not valid Unicode) is a `BadRecord`, so nothing a reader yields can make
+a writer fail later.
 """
 
 from __future__ import annotations
@@ -19,16 +24,39 @@ log = logging.getLogger(__name__)
 
 BOM = b"\xef\xbb\xbf"
 
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""Longest line read (16 MiB, some 8 million Arabic characters); a longer one is skipped as a `BadRecord`."""
+
+MAX_DEPTH = 100
+"""Deepest nesting of arrays and objects kept in a record; deeper ones (hostile input) are `BadRecord`s."""
+
+_SKIP_CHUNK = 1024 * 1024
+
 RESERVED_FIELDS = ("channel", "date")
 """Record fields that fill `Post` attributes (with the text and id fields); the others go to `Post.meta`."""
 
 
 def numbered_lines(
     fh: Iterable[bytes], stats: ReadStats, *, keepends: bool = False
-) -> Iterator[tuple[int, bytes]]:
-    """``(line number, raw bytes)`` per line, counting bytes as they are consumed; a UTF-8 BOM is dropped."""
-    for number, raw in enumerate(fh, 1):
+) -> Iterator[tuple[int, bytes | None]]:
+    """``(line number, raw bytes)`` per line, counting bytes as they are consumed; a UTF-8 BOM is dropped.
+
+    A line longer than `MAX_LINE_BYTES` comes back as ``(number, None)`` once the rest of it has been read
+    past in chunks, so memory stays bounded whatever the input.
+    """
+    limit = MAX_LINE_BYTES
+    readline = getattr(fh, "readline", None)
+    lines: Iterator[bytes] = iter(lambda: readline(limit + 1), b"") if readline is not None else iter(fh)
+    for number, raw in enumerate(lines, 1):
         stats.bytes_read += len(raw)
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            while readline is not None and not raw.endswith(b"\n"):
+                raw = readline(_SKIP_CHUNK)
+                if not raw:
+                    break
+                stats.bytes_read += len(raw)
+            yield number, None
+            continue
         if number == 1 and raw.startswith(BOM):
             raw = raw[len(BOM) :]
         if not keepends:
@@ -37,6 +65,10 @@ def numbered_lines(
             if raw.endswith(b"\r"):
                 raw = raw[:-1]
         yield number, raw
+
+
+def too_long_error() -> str:
+    return f"line longer than {MAX_LINE_BYTES:,} bytes; not read"
 
 
 def decode_error(exc: UnicodeDecodeError) -> str:
@@ -59,6 +91,9 @@ def read_jsonl(
     """
     for number, raw in numbered_lines(fh, stats):
         where = f"line {number}"
+        if raw is None:
+            yield BadRecord(error=too_long_error(), position=where, source="jsonl", channel=channel)
+            continue
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -102,6 +137,11 @@ def read_text(
 ) -> Iterator[Post | BadRecord]:
     """Posts from plain text, one per line, the line number as id. Blank lines are skipped and counted."""
     for number, raw in numbered_lines(fh, stats):
+        if raw is None:
+            yield BadRecord(
+                error=too_long_error(), id=str(number), position=f"line {number}", source="text", channel=channel
+            )
+            continue
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -134,6 +174,11 @@ def record_to_post(
     Fields other than the text, id, ``channel`` and ``date`` are kept in `Post.meta`, so they come back
     with the score.
     """
+    problem = value_problem(value)
+    if problem is not None:
+        raw_id = value.get(id_column or "id") if isinstance(value, dict) else None
+        safe_id = raw_id if isinstance(raw_id, (str, int, float)) and value_problem(raw_id) is None else None
+        return BadRecord(error=problem, id=id_text(safe_id), position=position, source=source, channel=channel)
     if isinstance(value, str):
         return Post(text=value, id=default_id, source=source, channel=channel)
     if not isinstance(value, dict):
@@ -149,7 +194,7 @@ def record_to_post(
     if not isinstance(record_channel, str):
         record_channel = channel
     if text_column not in value:
-        fields = ", ".join(map(str, list(value)[:10])) or "none"
+        fields = ", ".join(_short(str(k)) for k in list(value)[:10]) or "none"
         return BadRecord(
             error=f"no {text_column!r} field (fields: {fields})",
             id=post_id,
@@ -176,6 +221,42 @@ def record_to_post(
         date=date_text(date),
         meta=meta,
     )
+
+
+def value_problem(value: Any) -> str | None:
+    """Why a decoded JSON value cannot become a record (nested past `MAX_DEPTH`, a lone surrogate), or None.
+
+    Walks the value without recursion, so a hostile value cannot exhaust the stack here; once it passes,
+    `json.dumps` of it (the writers) is safe too.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and not _is_unicode(item):
+                return "a string holds a lone surrogate (e.g. \\ud800): not valid Unicode"
+            continue
+        if isinstance(item, (list, dict)):
+            if depth > MAX_DEPTH:
+                return f"nested more than {MAX_DEPTH} levels deep"
+            if isinstance(item, dict):
+                stack.extend((k, depth) for k in item)
+                stack.extend((v, depth + 1) for v in item.values())
+            else:
+                stack.extend((v, depth + 1) for v in item)
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def id_text(value: Any) -> str | None:

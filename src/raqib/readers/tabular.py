@@ -3,7 +3,8 @@
 The header is read when the file is opened, so a wrong ``text_column`` fails at once with the list of
 columns. Bytes are decoded line by line with ``surrogateescape``: a record holding invalid UTF-8 becomes a
 `BadRecord` instead of stopping the file. csv's field size limit (128 KiB) is kept on purpose: an
-unbalanced quote then costs one bad record rather than reading the rest of the file into one field.
+unbalanced quote then costs one bad record rather than reading the rest of the file into one field
+(so a field over 128 KiB, e.g. a 100,000-character Arabic post, is a `BadRecord` naming the limit).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from raqib.errors import ReaderError
 from raqib.posts import BadRecord, Post
 from raqib.readers import ReadStats
-from raqib.readers.lines import numbered_lines
+from raqib.readers.lines import numbered_lines, too_long_error
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,16 @@ def _records(
                 error=f"malformed {source.upper()}: {exc}", position=where, source=source, channel=channel
             )
             continue
+        except _LineTooLong:
+            yield BadRecord(error=too_long_error(), position=where, source=source, channel=channel)
+            continue
         if not row:
             lines.stats.skipped["blank line"] += 1
+            continue
+        try:
+            "".join(row).encode("utf-8")
+        except UnicodeEncodeError:  # checked first: no field of it (an id, say) may reach a writer
+            yield BadRecord(error="invalid UTF-8", position=where, source=source, channel=channel)
             continue
         if len(row) > width and not any(f.strip() for f in row[width:]):
             row = row[:width]  # trailing empty fields (a trailing delimiter): harmless
@@ -115,11 +124,6 @@ def _records(
                 source=source,
                 channel=channel,
             )
-            continue
-        try:
-            "".join(row).encode("utf-8")
-        except UnicodeEncodeError:
-            yield BadRecord(error="invalid UTF-8", position=where, source=source, channel=channel)
             continue
         row_channel = _field(row, channel_index) or channel
         yield Post(
@@ -139,12 +143,15 @@ def _field(row: list[str], index: int | None) -> str | None:
 
 
 def _header(rows: Iterator[list[str]], path: str) -> list[str]:
+    """The column names; bytes that are not UTF-8 become U+FFFD, since the names reach every output record."""
     try:
         for row in rows:
             if row:
-                return [name.strip() for name in row]
+                return [_valid(name.strip()) for name in row]
     except csv.Error as exc:
         raise ReaderError(path, f"the header row is malformed: {exc}") from None
+    except _LineTooLong:
+        raise ReaderError(path, f"the header row is a {too_long_error()}") from None
     raise ReaderError(path, "the file is empty: expected a header row naming the columns")
 
 
@@ -160,6 +167,14 @@ def _column(header: list[str], name: str, path: str, option: str) -> int:
     raise ReaderError(path, f"no column {name!r} (set with {option}); the columns are {columns}{hint}")
 
 
+def _valid(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+class _LineTooLong(Exception):
+    """Raised through `csv.reader` for a line past `MAX_LINE_BYTES`; the reader resets at its next row."""
+
+
 class _Lines:
     """Decoded lines for `csv.reader`, counting line numbers and bytes as they are consumed."""
 
@@ -173,4 +188,6 @@ class _Lines:
 
     def __next__(self) -> str:
         self.number, raw = next(self._lines)
+        if raw is None:
+            raise _LineTooLong
         return raw.decode("utf-8", "surrogateescape")

@@ -9,7 +9,9 @@ event by event and one message is built at a time, so a multi-gigabyte export re
   the parts are joined in order. For a photo or file the caption is this same field.
 - ``type: "service"`` messages (joins, pins, title changes) and messages with no text (media without a
   caption, stickers, polls) are not posts: they are skipped and counted in `ReadStats.skipped`.
-- A message whose ``text`` has the wrong type becomes a `BadRecord` naming ``messages[i]``.
+- A message whose ``text`` has the wrong type, that is nested deeper than `MAX_DEPTH` or holds a lone
+  surrogate becomes a `BadRecord` naming ``messages[i]``; a ``messages`` field that is not a list becomes
+  one `BadRecord` naming it.
 - A truncated or corrupt file yields the posts before the damage, then one `BadRecord` saying where the
   reading stopped.
 """
@@ -26,7 +28,7 @@ import ijson
 from raqib.errors import ReaderError
 from raqib.posts import BadRecord, Post
 from raqib.readers import ReadStats
-from raqib.readers.lines import BOM, id_text, json_type, record_to_post
+from raqib.readers.lines import MAX_DEPTH, BOM, id_text, json_type, record_to_post, value_problem
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,16 @@ def _read(
             elif event == "start_map" and prefix in _CHAT_ITEMS:
                 chats[_CHAT_ITEMS[prefix]] += 1
                 chat_name = None
+            elif prefix in _MESSAGE_ARRAYS and event not in ("start_array", "map_key", "end_map"):
+                found = True  # "messages": 5 or {...}: say so in place, and read on
+                kind = "left_chats" if prefix.startswith("left_chats") else "chats"
+                where = _MESSAGE_ARRAYS[prefix].format(chat=chats[kind])
+                yield BadRecord(
+                    error=f"{where!r} is {_event_type(event)}, not a list of messages",
+                    position=where,
+                    source="telegram",
+                    channel=chat_name or channel,
+                )
             elif event == "start_array" and prefix in _MESSAGE_ARRAYS:
                 found = True
                 kind = "left_chats" if prefix.startswith("left_chats") else "chats"
@@ -123,6 +135,14 @@ def _read(
                 found = True
                 cursor.array = ""
                 for record in _items(events, prefix, cursor):
+                    if record is _TOO_DEEP:
+                        yield BadRecord(
+                            error=f"nested more than {MAX_DEPTH} levels deep",
+                            position=f"[{cursor.index}]",
+                            source="json",
+                            channel=channel,
+                        )
+                        continue
                     yield record_to_post(
                         record,
                         default_id=str(cursor.index),
@@ -146,8 +166,18 @@ def _read(
     log.debug("%s: %d posts, %d bad; skipped %s", path, stats.posts, stats.bad_records, skipped or "nothing")
 
 
+class _TooDeep:
+    """Stands in for an array item nested deeper than `MAX_DEPTH` (never built, so never held in memory)."""
+
+
+_TOO_DEEP = _TooDeep()
+
+
 def _items(events: Iterator[tuple[str, str, Any]], array: str, cursor: _Cursor) -> Iterator[Any]:
-    """Build the array's items one at a time from the event stream (which is left after the array)."""
+    """Build the array's items one at a time from the event stream (which is left after the array).
+
+    An item nested deeper than `MAX_DEPTH` is read past without being built and comes back as `_TOO_DEEP`.
+    """
     cursor.index = -1
     for prefix, event, value in events:
         if event == "end_array" and prefix == array:
@@ -156,23 +186,46 @@ def _items(events: Iterator[tuple[str, str, Any]], array: str, cursor: _Cursor) 
         if event not in ("start_map", "start_array"):
             yield value
             continue
-        builder = ijson.ObjectBuilder()
+        builder: ijson.ObjectBuilder | None = ijson.ObjectBuilder()
         builder.event(event, value)
         depth = 1
         for _prefix, event, value in events:
-            builder.event(event, value)
             if event in ("start_map", "start_array"):
                 depth += 1
+                if depth > MAX_DEPTH:
+                    builder = None
             elif event in ("end_map", "end_array"):
                 depth -= 1
-                if depth == 0:
-                    break
-        yield builder.value
+            if builder is not None:
+                builder.event(event, value)
+            if depth == 0:
+                break
+        yield builder.value if builder is not None else _TOO_DEEP
     cursor.index = -1
+
+
+def _event_type(event: str) -> str:
+    """The JSON type an ijson event starts, for messages."""
+    names = {"start_map": "an object", "string": "a string", "number": "a number", "integer": "a number"}
+    return names.get(event, {"boolean": "a boolean", "null": "null"}.get(event, event))
 
 
 def _message(message: Any, position: str, stats: ReadStats, channel: str | None) -> Post | BadRecord | None:
     """A Post for a message with text; None (counted) for a service or text-less message; else a BadRecord."""
+    if message is _TOO_DEEP:
+        return BadRecord(
+            error=f"message nested more than {MAX_DEPTH} levels deep",
+            position=position,
+            source="telegram",
+            channel=channel,
+        )
+    problem = value_problem(message)
+    if problem is not None:
+        raw_id = message.get("id") if isinstance(message, dict) else None
+        safe_id = raw_id if isinstance(raw_id, (str, int, float)) and value_problem(raw_id) is None else None
+        return BadRecord(
+            error=problem, id=id_text(safe_id), position=position, source="telegram", channel=channel
+        )
     if not isinstance(message, dict):
         return BadRecord(
             error=f"message is {json_type(message)}, not an object",
