@@ -6,7 +6,7 @@ EXTRAS := test,train,report,parquet
 SRC    := $(shell find src models -type f -not -path '*/__pycache__/*' 2>/dev/null) pyproject.toml
 DEMO_OUT ?= out/demo
 
-.PHONY: help install demo test test-all bench challenge train clean
+.PHONY: help install demo test test-all bench challenge train evaluate clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -42,8 +42,15 @@ test-all: install  ## run every test, slow ones included
 bench: install  ## throughput benchmark: plain transformers pipeline vs raqib
 	$(PY) benchmarks/throughput.py
 
-train: install  ## retrain the default model from ../shared/data
-	$(VENV)/bin/raqib train --recipe default --data-dir ../shared/data -o models/raqib-ar-v1
+train: install  ## retrain the default model from ../shared/data (about an hour on 2 cores)
+	$(VENV)/bin/raqib train --recipe default --data-dir ../shared/data -o models/raqib-ar-v1 \
+	  --splits-out out/splits --epochs 1.5 --max-minutes 60
+
+evaluate: install  ## rebuild the shipped model's test-split report and model card
+	bash evaluation/evaluate_shipped.sh
+
+challenge: install  ## per-slice challenge suite for the shipped model and the TF-IDF baseline
+	$(VENV)/bin/raqib challenge --data-dir ../shared/data
 
 clean:  ## remove the virtual environment and outputs
 	rm -rf $(VENV) out build dist

@@ -2,7 +2,12 @@
 
 Writers take `PostScore`s one at a time and never hold more than one Parquet row group in memory, so a
 channel dump of any size can be scored into a file. Use them as context managers: the file is complete
-(and a Parquet footer written) when the block exits, even on Ctrl-C.
+(and a Parquet footer written) when the block exits, even on Ctrl-C. A failed write (a full disk) is a
+`RaqibError` naming the file, not a traceback.
+
+JSON Lines and CSV files are only ever appended to, one whole record per write, so a run that is killed
+leaves complete records and at most one torn last one; `scan_output` finds where they end and
+``open_writer(..., append_at=...)`` continues from there (``raqib score --resume``).
 
     >>> from raqib.writers import open_writer
     >>> with open_writer("out/scores.csv", labels=clf.labels) as out:     # doctest: +SKIP
@@ -14,9 +19,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
@@ -43,12 +51,14 @@ PARQUET_HINT = 'pip install "raqib[parquet]"'
 __all__ = [
     "OUTPUT_EXTENSIONS",
     "CsvWriter",
+    "ExistingOutput",
     "JsonlWriter",
     "ParquetWriter",
     "ResultWriter",
     "Summary",
     "csv_columns",
     "open_writer",
+    "scan_output",
 ]
 
 
@@ -105,20 +115,27 @@ class JsonlWriter(ResultWriter):
         self._ensure_ascii = encoding not in ("utf-8", "utf8", "utf-16", "utf-32")
 
     def write_one(self, score: PostScore) -> None:
-        self._stream.write(json.dumps(score.to_dict(), ensure_ascii=self._ensure_ascii, default=str) + "\n")
+        record = score.to_dict()
+        with _write_errors(self.path):
+            try:
+                self._stream.write(json.dumps(record, ensure_ascii=self._ensure_ascii, default=str) + "\n")
+            except UnicodeEncodeError:  # a lone surrogate in a caller's Post: escape it, keep the record
+                self._stream.write(json.dumps(record, ensure_ascii=True, default=str) + "\n")
         self.count += 1
 
     def flush(self) -> None:
-        self._stream.flush()
+        with _write_errors(self.path):
+            self._stream.flush()
 
     def close(self) -> None:
         if self._closed:
             return
         super().close()
-        if self._close_stream:
-            self._stream.close()
-        else:
-            self._stream.flush()
+        with _write_errors(self.path):
+            if self._close_stream:
+                self._stream.close()
+            else:
+                self._stream.flush()
 
 
 def csv_columns(labels: Sequence[str]) -> list[str]:
@@ -134,14 +151,22 @@ class CsvWriter(ResultWriter):
     """
 
     def __init__(
-        self, stream: IO[str], *, path: str, labels: Sequence[str], close_stream: bool = True
+        self,
+        stream: IO[str],
+        *,
+        path: str,
+        labels: Sequence[str],
+        close_stream: bool = True,
+        header: bool = True,
     ) -> None:
         super().__init__(path)
         self.labels = tuple(labels)
         self._stream = stream
         self._close_stream = close_stream
         self._writer = csv.writer(stream)
-        self._writer.writerow(csv_columns(self.labels))
+        if header:  # not when appending to a file that has it (--resume)
+            with _write_errors(path):
+                self._writer.writerow(csv_columns(self.labels))
 
     def write_one(self, score: PostScore) -> None:
         row: list[Any] = [
@@ -153,20 +178,27 @@ class CsvWriter(ResultWriter):
             ";".join(score.flagged),
         ]
         row.extend(_float_or_none(score.probabilities.get(label)) for label in self.labels)
-        self._writer.writerow(["" if v is None else v for v in row])
+        values = ["" if v is None else v for v in row]
+        with _write_errors(self.path):
+            try:
+                self._writer.writerow(values)
+            except UnicodeEncodeError:  # a lone surrogate in a caller's Post: escape it, keep the record
+                self._writer.writerow([_utf8(v) if isinstance(v, str) else v for v in values])
         self.count += 1
 
     def flush(self) -> None:
-        self._stream.flush()
+        with _write_errors(self.path):
+            self._stream.flush()
 
     def close(self) -> None:
         if self._closed:
             return
         super().close()
-        if self._close_stream:
-            self._stream.close()
-        else:
-            self._stream.flush()
+        with _write_errors(self.path):
+            if self._close_stream:
+                self._stream.close()
+            else:
+                self._stream.flush()
 
 
 class ParquetWriter(ResultWriter):
@@ -203,18 +235,18 @@ class ParquetWriter(ResultWriter):
 
     def write_one(self, score: PostScore) -> None:
         c = self._columns
-        c["id"].append(score.post_id)
-        c["channel"].append(score.channel)
-        c["date"].append(score.date)
-        c["source"].append(score.source)
-        c["error"].append(score.error)
+        c["id"].append(_utf8(score.post_id))
+        c["channel"].append(_utf8(score.channel))
+        c["date"].append(_utf8(score.date))
+        c["source"].append(_utf8(score.source))
+        c["error"].append(_utf8(score.error))
         c["flagged"].append(list(score.flagged))
         for label in self.labels:
             c[f"p_{label}"].append(_float_or_none(score.probabilities.get(label)))
         c["n_windows"].append(score.n_windows)
         c["normaliser_version"].append(score.normaliser_version)
         c["meta"].append(
-            json.dumps(dict(score.meta), ensure_ascii=False, default=str) if score.meta else None
+            _utf8(json.dumps(dict(score.meta), ensure_ascii=False, default=str)) if score.meta else None
         )
         self.count += 1
         if len(c["id"]) >= self.row_group_size:
@@ -224,7 +256,8 @@ class ParquetWriter(ResultWriter):
         if not self._columns["id"]:
             return
         table = self._pa.Table.from_pydict(self._columns, schema=self.schema)
-        self._writer.write_table(table, row_group_size=self.row_group_size)
+        with _write_errors(self.path):
+            self._writer.write_table(table, row_group_size=self.row_group_size)
         for values in self._columns.values():
             values.clear()
 
@@ -235,7 +268,8 @@ class ParquetWriter(ResultWriter):
         try:
             self._write_group()
         finally:
-            self._writer.close()
+            with _write_errors(self.path):
+                self._writer.close()
 
 
 def open_writer(
@@ -244,18 +278,24 @@ def open_writer(
     labels: Sequence[str],
     format: OutputFormat = "auto",
     row_group_size: int = 10_000,
+    append_at: int | None = None,
 ) -> ResultWriter:
     """Open a results file, choosing the format from its extension; missing parent folders are created.
+
+    An existing file is overwritten, unless ``append_at`` is given.
 
     Args:
         path: ``.jsonl``/``.ndjson``, ``.csv`` or ``.parquet`` file, or ``-`` for JSON Lines on stdout.
         labels: the model's labels, in order (they name the ``p_<label>`` columns).
         format: override the extension (e.g. ``csv`` to stdout).
         row_group_size: rows per Parquet row group (the most rows held in memory).
+        append_at: continue an existing JSON Lines or CSV file: cut it to this many bytes (the end of
+            its last complete record, `ExistingOutput.end` from `scan_output`) and append after them;
+            CSV writes its header only when this is 0.
 
     Raises:
-        RaqibError: an unknown extension, Parquet to stdout, pyarrow missing for Parquet, or a file
-            that cannot be created.
+        RaqibError: an unknown extension, Parquet to stdout, pyarrow missing for Parquet, appending to
+            Parquet or stdout, or a file that cannot be created.
 
     Example:
         >>> with open_writer("scores.jsonl", labels=("violent_call", "propaganda")) as out:  # doctest: +SKIP
@@ -272,18 +312,210 @@ def open_writer(
         if fmt == "csv":
             return CsvWriter(stream, path=name, labels=labels, close_stream=False)
         return JsonlWriter(stream, path=name, close_stream=False)
+    if append_at is not None and (name == STDOUT or fmt == "parquet"):
+        raise RaqibError(f"cannot append to {name}: only .jsonl and .csv files can be continued")
     if fmt == "parquet":
         _pyarrow()  # fail before creating folders or files
     try:
         Path(name).parent.mkdir(parents=True, exist_ok=True)
         if fmt == "parquet":
             return ParquetWriter(name, labels=labels, row_group_size=row_group_size)
-        fh = open(name, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed by the writer
+        if append_at:
+            with open(name, "r+b") as existing:
+                existing.truncate(append_at)  # drop a torn last record
+        mode = "a" if append_at else "w"  # appending at 0 is starting afresh
+        fh = open(name, mode, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the writer
     except OSError as exc:
-        raise RaqibError(f"cannot write {name}: {exc.strerror or exc}") from None
+        raise RaqibError(f"cannot write {name}: {_reason(exc)}") from None
     if fmt == "csv":
-        return CsvWriter(fh, path=name, labels=labels)
+        return CsvWriter(fh, path=name, labels=labels, header=not append_at)
     return JsonlWriter(fh, path=name)
+
+
+@dataclass
+class ExistingOutput:
+    """What a results file left by an earlier (interrupted) run holds: where ``--resume`` continues."""
+
+    path: str
+    records: int = 0
+    """Complete records (one per input item, in input order)."""
+    end: int = 0
+    """Byte offset just past the last complete record (a CSV header counts): where appending starts."""
+    torn_bytes: int = 0
+    """Bytes after ``end``: a record cut off mid-write, dropped when appending."""
+    first_id: str | None = None
+    """The first record's id (checked against the input's first item)."""
+    last_id: str | None = None
+    """The last complete record's id (checked against the input's item at the same position)."""
+
+
+def scan_output(
+    path: str | Path,
+    *,
+    labels: Sequence[str],
+    thresholds: Mapping[str, float] | None = None,
+    summary: Summary | None = None,
+) -> ExistingOutput:
+    """Check a JSON Lines or CSV results file record by record and find where its complete records end.
+
+    Reads the file once, in bounded memory, and changes nothing. A missing or empty file holds no
+    records. Only the last record may be incomplete (a run killed mid-write); anything else that is not
+    a result record means the file is not what an interrupted ``raqib score`` left, and is refused.
+
+    Args:
+        path: the ``.jsonl``/``.ndjson`` or ``.csv`` results file.
+        labels: the model's labels: the file's records must have been scored for the same ones.
+        thresholds: when given, every JSON Lines record must have been decided with these thresholds.
+        summary: counts every complete record into it, so a resumed run's summary covers the whole file.
+
+    Raises:
+        RaqibError: Parquet or stdout, a file that cannot be read, or one whose records do not fit.
+    """
+    name = str(path)
+    fmt = _output_format(name)
+    if name == STDOUT or fmt == "parquet":
+        raise RaqibError(
+            f"--resume continues a .jsonl or .csv results file, not {name!r}: a Parquet file is only "
+            "readable once complete; score into .jsonl to be able to resume"
+        )
+    found = ExistingOutput(path=name)
+    try:
+        fh = open(name, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return found
+    except OSError as exc:
+        raise RaqibError(f"cannot read {name}: {_reason(exc)}") from None
+    with fh:
+        if fmt == "csv":
+            _scan_csv(fh, found, labels, summary)
+        else:
+            _scan_jsonl(fh, found, labels, thresholds, summary)
+    return found
+
+
+def _scan_jsonl(
+    fh: IO[bytes],
+    found: ExistingOutput,
+    labels: Sequence[str],
+    thresholds: Mapping[str, float] | None,
+    summary: Summary | None,
+) -> None:
+    for number, raw in enumerate(fh, 1):
+        if not raw.endswith(b"\n"):
+            found.torn_bytes = len(raw)
+            return
+        try:
+            record = json.loads(raw)
+        except (ValueError, RecursionError):
+            record = None
+        if (
+            not isinstance(record, dict)
+            or not {"id", "error", "flagged", "thresholds"} <= record.keys()
+            or not isinstance(record["thresholds"], dict)
+            or not isinstance(record["flagged"], list)
+        ):
+            raise _not_resumable(found.path, f"line {number} is not a raqib result record")
+        if set(record["thresholds"]) != set(labels):
+            raise _not_resumable(
+                found.path,
+                f"line {number} was scored for labels {', '.join(record['thresholds'])}; "
+                f"this model has {', '.join(labels)}",
+            )
+        if thresholds is not None and record["thresholds"] != dict(thresholds):
+            raise _not_resumable(
+                found.path,
+                f"line {number} was decided with thresholds {record['thresholds']}; this run uses "
+                f"{dict(thresholds)} (use the same --threshold options)",
+            )
+        _count(found, record["id"], record["error"], record["flagged"], summary)
+        found.end += len(raw)
+
+
+def _scan_csv(fh: IO[bytes], found: ExistingOutput, labels: Sequence[str], summary: Summary | None) -> None:
+    columns = csv_columns(labels)
+    state = {"number": 0, "consumed": 0, "complete": True}
+
+    def lines() -> Iterator[str]:
+        for raw in fh:
+            state["number"] += 1
+            state["consumed"] += len(raw)
+            state["complete"] = raw.endswith(b"\n")
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                if state["complete"]:
+                    raise _not_resumable(found.path, f"line {state['number']} is not UTF-8") from None
+                return  # a character cut in two by the interruption
+
+    rows = csv.reader(lines(), strict=True)
+    header = True
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error:
+            if not state["complete"]:
+                break  # the file ends inside a quoted field: a torn record
+            raise _not_resumable(found.path, f"line {state['number']} is not valid CSV") from None
+        if not state["complete"]:
+            break
+        if header:
+            if row != columns:
+                raise _not_resumable(
+                    found.path, f"its columns ({', '.join(row)}) are not this model's ({', '.join(columns)})"
+                )
+            header = False
+        elif len(row) != len(columns):
+            raise _not_resumable(found.path, f"line {state['number']} has {len(row)} fields, not {len(columns)}")
+        else:
+            _count(found, row[0] or None, row[4] or None, row[5].split(";") if row[5] else [], summary)
+        found.end = state["consumed"]
+    fh.seek(0, os.SEEK_END)
+    found.torn_bytes = fh.tell() - found.end
+
+
+def _count(
+    found: ExistingOutput, post_id: Any, error: Any, flagged: Sequence[str], summary: Summary | None
+) -> None:
+    found.records += 1
+    found.last_id = None if post_id is None else str(post_id)
+    if found.records == 1:
+        found.first_id = found.last_id
+    if summary is not None:
+        summary.add_record(error, flagged)
+
+
+def _not_resumable(path: str, why: str) -> RaqibError:
+    return RaqibError(
+        f"cannot resume {path}: {why}. --resume only continues a file an interrupted 'raqib score' "
+        "wrote with the same model and options; remove it (or drop --resume to overwrite it)"
+    )
+
+
+@contextmanager
+def _write_errors(path: str) -> Iterator[None]:
+    """A failed write (full disk, lost mount) as a `RaqibError` naming the file; a closed pipe stays as is."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise  # the reader of our stdout went away (| head): the CLI stops quietly
+    except OSError as exc:
+        where = "stdout" if path == STDOUT else path
+        raise RaqibError(f"cannot write {where}: {_reason(exc)}") from None
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno is not None:
+        return os.strerror(exc.errno)
+    return exc.strerror or str(exc)
+
+
+def _utf8(text: str | None) -> str | None:
+    """Text as valid UTF-8: a lone surrogate (only from a caller's own `Post`) becomes its ``\\udXXX`` escape."""
+    if text is None or text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _output_format(name: str) -> str:
@@ -328,14 +560,18 @@ class Summary:
 
     def add(self, score: PostScore) -> None:
         """Count one result."""
+        self.add_record(score.error, score.flagged)
+
+    def add_record(self, error: str | None, flagged: Sequence[str]) -> None:
+        """Count one result from its error and flagged labels (e.g. a record read back from a file)."""
         self.results += 1
-        if score.error is not None:
+        if error is not None:
             self.errors += 1
             return
         self.scored += 1
-        for label in score.flagged:
+        for label in flagged:
             self.flagged[label] += 1
-        if score.flagged:
+        if flagged:
             self.flagged_any += 1
 
     def to_dict(self) -> dict[str, Any]:

@@ -277,7 +277,7 @@ def _first_line_is_record(head: bytes) -> bool:
         return False
     try:
         value = json.loads(head[:end])
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or hostile nesting: not a JSON Lines record either
         return False
     if isinstance(value, str):
         return True
@@ -296,3 +296,6 @@ class _EncodedText:
 
     def read(self, size: int = -1) -> bytes:
         return self._text.read(size).encode("utf-8", "surrogatepass")
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._text.readline(size).encode("utf-8", "surrogatepass")

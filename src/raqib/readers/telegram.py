@@ -28,7 +28,7 @@ import ijson
 from raqib.errors import ReaderError
 from raqib.posts import BadRecord, Post
 from raqib.readers import ReadStats
-from raqib.readers.lines import MAX_DEPTH, BOM, id_text, json_type, record_to_post, value_problem
+from raqib.readers.lines import BOM, MAX_DEPTH, id_text, json_type, record_to_post, value_problem
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,16 @@ _MESSAGE_ARRAYS = {
 }
 _CHAT_ITEMS = {"chats.list.item": "chats", "left_chats.list.item": "left_chats"}
 _CHAT_NAMES = {"name": None, "chats.list.item.name": "chats", "left_chats.list.item.name": "left_chats"}
+_NOT_A_LIST = {
+    "start_map": "an object",
+    "string": "a string",
+    "number": "a number",
+    "integer": "a number",
+    "double": "a number",
+    "boolean": "a boolean",
+    "null": "null",
+}
+"""ijson events that start a value other than an array, with the JSON type they start."""
 
 
 def read_telegram(
@@ -112,12 +122,12 @@ def _read(
             elif event == "start_map" and prefix in _CHAT_ITEMS:
                 chats[_CHAT_ITEMS[prefix]] += 1
                 chat_name = None
-            elif prefix in _MESSAGE_ARRAYS and event not in ("start_array", "map_key", "end_map"):
+            elif prefix in _MESSAGE_ARRAYS and event in _NOT_A_LIST:
                 found = True  # "messages": 5 or {...}: say so in place, and read on
                 kind = "left_chats" if prefix.startswith("left_chats") else "chats"
                 where = _MESSAGE_ARRAYS[prefix].format(chat=chats[kind])
                 yield BadRecord(
-                    error=f"{where!r} is {_event_type(event)}, not a list of messages",
+                    error=f"{where!r} is {_NOT_A_LIST[event]}, not a list of messages",
                     position=where,
                     source="telegram",
                     channel=chat_name or channel,
@@ -202,12 +212,6 @@ def _items(events: Iterator[tuple[str, str, Any]], array: str, cursor: _Cursor) 
                 break
         yield builder.value if builder is not None else _TOO_DEEP
     cursor.index = -1
-
-
-def _event_type(event: str) -> str:
-    """The JSON type an ijson event starts, for messages."""
-    names = {"start_map": "an object", "string": "a string", "number": "a number", "integer": "a number"}
-    return names.get(event, {"boolean": "a boolean", "null": "null"}.get(event, event))
 
 
 def _message(message: Any, position: str, stats: ReadStats, channel: str | None) -> Post | BadRecord | None:
