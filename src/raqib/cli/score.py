@@ -46,6 +46,12 @@ output (-o, by extension): .jsonl one record per post (default: JSON Lines on st
 A record that cannot be read becomes an error record in its place, naming its line or message, and the
 run goes on; with --strict the exit code is then 1. Progress and the summary go to stderr.
 
+an existing OUT is overwritten. A run that is interrupted (Ctrl-C, exit code 130) or killed leaves OUT
+holding complete records, in input order; run the same command with --resume to continue it: the records
+already in OUT are kept (a torn last line is cut), that many input records are skipped without being
+scored, and the rest is appended, so OUT ends up as an uninterrupted run would have written it.
+--resume works for .jsonl and .csv outputs (a Parquet file is unreadable until complete).
+
 A flag is a candidate for human review, not a verdict.
 """
 
@@ -84,6 +90,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--channel", metavar="NAME", help="channel name for posts whose input names none")
     add_model_options(p)
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the .jsonl or .csv OUT an interrupted run left, instead of overwriting it",
+    )
     p.add_argument(
         "--no-progress", action="store_true", help="no progress bar (it is shown only on a terminal)"
     )
@@ -212,6 +223,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output != "-" and args.input != "-" and _same_file(args.input, args.output):
         raise RaqibError(f"the output {args.output} is the input file; choose another output path")
+    resume = getattr(args, "resume", False)
+    if resume:
+        _check_resumable(args.output)
     # The input is opened (and a CSV header checked) before the model loads, so mistakes fail fast.
     with read_posts(
         args.input,
@@ -222,25 +236,99 @@ def run(args: argparse.Namespace) -> int:
     ) as reader:
         clf, thresholds = load_classifier(args)
         summary = Summary(clf.labels, read_stats=reader.stats)
+        kept, append_at = _resume(args, reader, clf, thresholds, summary) if resume else (0, None)
         results = clf.stream(reader, batch_size=args.batch_size, thresholds=thresholds)
         with (
-            open_writer(args.output, labels=clf.labels) as writer,
-            _Progress(reader.stats, enabled=not args.no_progress) as progress,
+            open_writer(args.output, labels=clf.labels, append_at=append_at) as writer,
+            _Progress(reader.stats, enabled=not args.no_progress, done=kept) as progress,
         ):
             try:
                 for result in results:
                     writer.write_one(result)
                     summary.add(result)
                     progress.tick()
+                    if writer.count % args.batch_size == 0:
+                        writer.flush()  # a batch at a time, so a killed run loses at most the last batch
             except BrokenPipeError:
                 silence_stdout()
                 return 0
+            except KeyboardInterrupt:
+                if args.output != "-":
+                    print(
+                        f"raqib score: interrupted; {args.output} holds {kept + writer.count:,} complete "
+                        "records: run the same command with --resume to continue",
+                        file=sys.stderr,
+                    )
+                raise
     print(f"raqib score: {reader.path} ({reader.format}) -> {args.output}", file=sys.stderr)
+    if kept:
+        print(f"  resumed: {kept:,} records were already in {args.output}", file=sys.stderr)
     print(summary.format_table(), file=sys.stderr)
     if args.strict and summary.errors:
         print(f"raqib: error: {summary.errors} record(s) could not be scored (--strict)", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_resumable(output: str) -> None:
+    """Refuse ``--resume`` for outputs that cannot be continued, before the model is loaded."""
+    from raqib.errors import RaqibError
+    from raqib.writers import OUTPUT_EXTENSIONS
+
+    if output == "-":
+        raise RaqibError("--resume continues a results file: give it with -o (e.g. -o scores.jsonl)")
+    if OUTPUT_EXTENSIONS.get(Path(output).suffix.lower()) == "parquet":
+        raise RaqibError(
+            f"--resume cannot continue {output}: a Parquet file is only readable once complete; "
+            "score into .jsonl or .csv to be able to resume (and convert afterwards)"
+        )
+
+
+def _resume(
+    args: argparse.Namespace,
+    reader: Any,
+    clf: Any,
+    thresholds: dict[str, float] | None,
+    summary: Any,
+) -> tuple[int, int]:
+    """Check what an earlier run left in the output and skip that many input records, unscored.
+
+    Returns how many records are kept and the byte offset to append at. The ids of the first and last
+    kept records must match the input's at the same positions, so the output of another file, or of
+    a changed input, is refused instead of being continued out of step.
+    """
+    from raqib.errors import RaqibError
+    from raqib.writers import scan_output
+
+    decided = None
+    if hasattr(clf, "thresholds"):
+        decided = {**clf.thresholds, **(thresholds or {})}
+    found = scan_output(args.output, labels=clf.labels, thresholds=decided, summary=summary)
+    if found.torn_bytes:
+        log.info("dropping a torn last record (%d bytes) at the end of %s", found.torn_bytes, args.output)
+    for position in range(found.records):
+        item = next(reader, None)
+        if item is None:
+            raise RaqibError(
+                f"cannot resume {args.output}: it holds {found.records:,} records but {args.input} has only "
+                f"{position:,}; it is not this input's output (drop --resume to overwrite it)"
+            )
+        expected = found.first_id if position == 0 else found.last_id
+        if position in (0, found.records - 1) and _item_id(item) != expected:
+            raise RaqibError(
+                f"cannot resume {args.output}: its record {position + 1:,} has id {expected!r} but input "
+                f"record {position + 1:,} of {args.input} has id {_item_id(item)!r}; it is not this "
+                "input's output (drop --resume to overwrite it)"
+            )
+    if found.records:
+        log.info("resuming %s after %d records", args.output, found.records)
+    return found.records, found.end
+
+
+def _item_id(item: Any) -> str | None:
+    """The id an input item's result record carries (None and "" alike: CSV writes None as "")."""
+    post_id = getattr(item, "id", None)
+    return None if post_id in (None, "") else str(post_id)
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -268,12 +356,18 @@ class _Progress:
 
     ESTIMATE_EVERY_S = 0.5
 
-    def __init__(self, stats: ReadStats, *, enabled: bool) -> None:
+    def __init__(self, stats: ReadStats, *, enabled: bool, done: int = 0) -> None:
         from tqdm import tqdm
 
         self.stats = stats
         self._next = 0.0
-        self.bar = tqdm(unit=" posts", file=sys.stderr, disable=None if enabled else True, dynamic_ncols=True)
+        self.bar = tqdm(
+            unit=" posts",
+            file=sys.stderr,
+            disable=None if enabled else True,
+            dynamic_ncols=True,
+            initial=done,
+        )
 
     def tick(self) -> None:
         self.bar.update(1)

@@ -139,7 +139,11 @@ def read_text(
     for number, raw in numbered_lines(fh, stats):
         if raw is None:
             yield BadRecord(
-                error=too_long_error(), id=str(number), position=f"line {number}", source="text", channel=channel
+                error=too_long_error(),
+                id=str(number),
+                position=f"line {number}",
+                source="text",
+                channel=channel,
             )
             continue
         try:
@@ -178,7 +182,9 @@ def record_to_post(
     if problem is not None:
         raw_id = value.get(id_column or "id") if isinstance(value, dict) else None
         safe_id = raw_id if isinstance(raw_id, (str, int, float)) and value_problem(raw_id) is None else None
-        return BadRecord(error=problem, id=id_text(safe_id), position=position, source=source, channel=channel)
+        return BadRecord(
+            error=problem, id=id_text(safe_id), position=position, source=source, channel=channel
+        )
     if isinstance(value, str):
         return Post(text=value, id=default_id, source=source, channel=channel)
     if not isinstance(value, dict):
