@@ -4,9 +4,9 @@ Each obfuscation is ``(text, rng) -> text``: deterministic for a given ``random.
 the text unchanged when it has nothing to work on (no long enough word, no word it knows). They build the
 challenge suite's ``violent_obfuscated`` slice and can augment training positives later.
 
-Every obfuscation says whether raqib's normaliser undoes it (``undone_by_normaliser``): if it does, a model sees
-the same text with or without it, and the tests hold the normaliser to that; if not, a model has to learn it
-from examples, and ``why`` says why the normaliser cannot safely undo it.
+Every obfuscation says whether raqib's normaliser undoes it (``undone_by_normaliser``). If it does, a model
+sees the same text with or without it, and the tests hold the normaliser to that. If not, a model has to
+learn it from examples, and ``why`` says why the normaliser cannot safely undo it.
 
 Example:
     >>> obfuscate("اعدموهم جميعا", ["dot_letters"], seed=1)  # doctest: +SKIP
@@ -60,6 +60,64 @@ def _single_letter(token: str) -> bool:
     return len(_LETTER_RE.findall(token)) == 1
 
 
+# Words of violence (acts and weapons) and the emoji that can stand for them, as patterns searched in a word
+# without its marks and tatweel. The verbs of the training templates are here too, so the same functions can
+# augment training positives.
+_TRIGGERS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
+    (re.compile(pattern), emojis)
+    for pattern, emojis in (
+        (r"رصاص|[اأ]طلق|طخ|مسدس|بندق|رشاش|فرغ|طبنج|كرطوش", ("🔫",)),
+        (r"فجر|تفجير|قنبل|نسف|عبوة|ناسف|متفجر", ("💣", "💥")),
+        (r"حرق|ولع|[اأ]شعل|^(?:[وفب]?ال)?نار$|[اأ]ضرم", ("🔥",)),
+        (r"شنق|مشانق|علق", ("⚰",)),
+        (r"[اأإنيتهـ]عدم|^عدم|[اإ]عدام", ("⚰", "🔪")),
+        (r"نحر|ذبح|دبح|قتل|طعن|قطع|سكين|سكاكين|ساطور|موس$|خنجر", ("🔪",)),
+        (r"اغتال|غتال", ("🔪", "🔫")),
+        (r"[اأ]بيد|[نيت]بيد|[اإ]باد|نباد|موت|خلص|نهي|[اأ]قض|خنق|غرق", ("💀",)),
+        (r"صفو|صفي|صف$", ("🔫", "🔪")),
+        (r"رجم", ("🪨",)),
+        (r"سحل", ("🩸",)),
+        (r"هدم|كسر|هرس", ("🔨",)),
+    )
+)
+_STRIP_MARKS = re.compile(rf"[{_MARKS}\u0640]")
+
+
+def _trigger(token: str) -> tuple[str, ...] | None:
+    """The emoji for a word of violence (an act or a weapon), or None for any other word.
+
+    Obfuscators hide the word a keyword filter would catch, so the word-level obfuscations pick these first.
+    """
+    bare = _STRIP_MARKS.sub("", token)
+    if not _LETTER_RE.search(bare):
+        return None
+    if len(bare) > 12:  # a long word that merely contains a pattern is something else
+        return None
+    for pattern, emojis in _TRIGGERS:
+        if pattern.search(bare):
+            return emojis
+    return None
+
+
+def _choose(
+    tokens: list[str], candidates: list[int], rng: Rng, most: int, *, apart: bool = False
+) -> list[int]:
+    """Up to ``most`` word positions: a word of violence first when there is one, then any others.
+
+    With ``apart``, never two neighbours (two spaced-out neighbour words would be joined into one).
+    """
+    triggers = [i for i in candidates if _trigger(tokens[i])]
+    order = rng.sample(triggers, len(triggers)) + rng.sample(
+        [i for i in candidates if i not in triggers], len(candidates) - len(triggers))
+    chosen: list[int] = []
+    for i in order:
+        if len(chosen) >= most:
+            break
+        if not apart or all(abs(i - j) > 2 for j in chosen):
+            chosen.append(i)
+    return sorted(chosen)
+
+
 def _separable_words(tokens: list[str], min_letters: int = 3) -> list[int]:
     """Words that can be split into single letters without touching a one-letter neighbour word.
 
@@ -77,21 +135,10 @@ def _separable_words(tokens: list[str], min_letters: int = 3) -> list[int]:
     return out
 
 
-def _pick_apart(candidates: list[int], rng: Rng, most: int) -> list[int]:
-    """Up to ``most`` candidate word positions, never two neighbours (two spaced neighbours would merge)."""
-    chosen: list[int] = []
-    for i in rng.sample(candidates, len(candidates)):
-        if len(chosen) >= most:
-            break
-        if all(abs(i - j) > 2 for j in chosen):
-            chosen.append(i)
-    return sorted(chosen)
-
-
 def space_letters(text: str, rng: Rng) -> str:
-    """Write one or two words letter by letter with spaces (ق ت ل). Undone: the normaliser joins the letters."""
+    """Write one or two words letter by letter with spaces (ق ت ل). Undone: the normaliser joins them."""
     tokens = _tokens(text)
-    for i in _pick_apart(_separable_words(tokens), rng, rng.choice((1, 1, 2))):
+    for i in _choose(tokens, _separable_words(tokens), rng, rng.choice((1, 1, 2)), apart=True):
         tokens[i] = " ".join(_CLUSTER_RE.findall(tokens[i]))
     return "".join(tokens)
 
@@ -102,7 +149,7 @@ _DOT_SEPARATORS = (".", ".", "_", "-", "*", "\u00b7")
 def dot_letters(text: str, rng: Rng) -> str:
     """Split one or two words with dots or other marks between letters (ق.ت.ل, ق_ت_ل). Undone (joined)."""
     tokens = _tokens(text)
-    for i in _pick_apart(_separable_words(tokens), rng, rng.choice((1, 1, 2))):
+    for i in _choose(tokens, _separable_words(tokens), rng, rng.choice((1, 1, 2)), apart=True):
         tokens[i] = rng.choice(_DOT_SEPARATORS).join(_CLUSTER_RE.findall(tokens[i]))
     return "".join(tokens)
 
@@ -116,9 +163,9 @@ def elongate(text: str, rng: Rng) -> str:
     alef runs become one alef."""
     tokens = _tokens(text)
     words = [i for i in range(0, len(tokens), 2) if _is_word(tokens[i], 2)]
-    for i in rng.sample(words, min(len(words), rng.choice((1, 2)))):
+    for i in _choose(tokens, words, rng, rng.choice((1, 2))):
         word = tokens[i]
-        alefs = [k for k, c in enumerate(word) if c == "\u0627"]
+        alefs = [k for k, c in enumerate(word) if c == "\u0627" and k > 0]  # never the article's alef
         joins = [k for k in range(len(word) - 1) if word[k] not in _NON_JOINING and _LETTER_RE.match(word[k])
                  and _LETTER_RE.match(word[k + 1])]
         if alefs and (not joins or rng.random() < 0.4):
@@ -131,15 +178,19 @@ def elongate(text: str, rng: Rng) -> str:
     return "".join(tokens)
 
 
+_ALEFS = set("\u0622\u0623\u0625\u0627\u0671\u0672\u0673\u0675")  # become ا, and alef runs become one ا
+
+
 def stretch_letters(text: str, rng: Rng) -> str:
-    """Repeat a letter other than alef three to six times (هموتككككك). Learned, not undone (see OBFUSCATIONS)."""
+    """Repeat a letter other than alef three to six times (هموتككككك). Learned (see OBFUSCATIONS)."""
     tokens = _tokens(text)
     words = [i for i in range(0, len(tokens), 2) if _is_word(tokens[i], 2)]
     if not words:
         return text
-    i = rng.choice(words)
+    i = _choose(tokens, words, rng, 1)[0]
     word = tokens[i]
-    spots = [k for k, c in enumerate(word) if _LETTER_RE.match(c) and c != "\u0627"]
+    spots = [k for k, c in enumerate(word) if _LETTER_RE.match(c) and c not in _ALEFS
+             and c not in word[max(k - 1, 0) : k] + word[k + 1 : k + 2]]  # a doubled letter stays doubled
     if not spots:
         return text
     k = rng.choice(spots[-2:] if rng.random() < 0.7 else spots)  # writers mostly stretch the end of a word
@@ -167,8 +218,8 @@ def add_diacritics(text: str, rng: Rng) -> str:
     return "".join(out)
 
 
-# Persian/Urdu letters that look like Arabic ones (a Persian or Urdu keyboard, or copy-paste); all of these are
-# in the normaliser's look-alike table.
+# Persian/Urdu letters that look like Arabic ones (a Persian or Urdu keyboard, or copy-paste); all of these
+# are in the normaliser's look-alike table.
 _PERSIAN = {
     "\u0643": ("\u06a9", "\u06aa"),  # ك → ک ڪ
     "\u064a": ("\u06cc",),  # ي → ی
@@ -195,44 +246,26 @@ _INVISIBLE = ("\u200b", "\u200c", "\u200d", "\u2060", "\u200e", "\u200f", "\u00a
 
 
 def zero_width(text: str, rng: Rng) -> str:
-    """Hide invisible characters inside words, which breaks exact keyword matching. Undone: deleted."""
-    inside = [k for k in range(1, len(text)) if _LETTER_RE.match(text[k - 1]) and _LETTER_RE.match(text[k])]
-    if not inside:
-        return text
-    chosen = set(rng.sample(inside, min(len(inside), rng.randint(1, 4))))
-    return "".join((rng.choice(_INVISIBLE) if k in chosen else "") + c for k, c in enumerate(text))
-
-
-# Word stems (searched inside a word without its marks and tatweel) and the emoji that stands for the act.
-# The verbs of the training templates are here too, so the same function can augment training positives.
-_EMOJI_STEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("رصاص", ("🔫",)), ("اطلق", ("🔫",)), ("أطلق", ("🔫",)), ("طخ", ("🔫",)), ("مسدس", ("🔫",)),
-    ("بندق", ("🔫",)), ("رشاش", ("🔫",)), ("فرغ", ("🔫",)),
-    ("فجر", ("💣", "💥")), ("تفجير", ("💣",)), ("قنبل", ("💣",)), ("نسف", ("💣", "💥")), ("عبوة", ("💣",)),
-    ("ناسف", ("💣",)), ("متفجر", ("💣", "🧨")),
-    ("حرق", ("🔥",)), ("ولع", ("🔥",)), ("اشعل", ("🔥",)), ("أشعل", ("🔥",)), ("نار", ("🔥",)),
-    ("شنق", ("⚰",)), ("مشانق", ("⚰",)), ("اعدم", ("⚰", "🔪")), ("أعدم", ("⚰", "🔪")),
-    ("نحر", ("🔪",)), ("ذبح", ("🔪",)), ("دبح", ("🔪",)), ("قتل", ("🔪",)), ("طعن", ("🔪",)), ("قطع", ("🔪", "🪓")),
-    ("سكين", ("🔪",)), ("سكاكين", ("🔪",)), ("ساطور", ("🔪", "🪓")), ("خنجر", ("🗡",)), ("اغتال", ("🔪", "🔫")),
-    ("ابيد", ("💀", "🔪")), ("أبيد", ("💀", "🔪")), ("موت", ("💀", "⚰")), ("صفو", ("🔫", "🔪")),
-    ("صفي", ("🔫", "🔪")), ("رجم", ("🪨",)), ("ارجم", ("🪨",)), ("سحل", ("🩸",)), ("دم", ("🩸",)),
-)
-_STRIP_MARKS = re.compile(rf"[{_MARKS}\u0640]")
+    """Hide invisible characters inside words (a word of violence first), which breaks exact keyword
+    matching. Undone: deleted."""
+    tokens = _tokens(text)
+    words = [i for i in range(0, len(tokens), 2) if len(_LETTER_RE.findall(tokens[i])) >= 2]
+    for i in _choose(tokens, words, rng, rng.choice((1, 1, 2))):
+        word = tokens[i]
+        inside = [k for k in range(1, len(word))
+                  if _LETTER_RE.match(word[k - 1]) and _LETTER_RE.match(word[k])]
+        if not inside:
+            continue
+        chosen = set(rng.sample(inside, min(len(inside), rng.randint(1, 3))))
+        tokens[i] = "".join((rng.choice(_INVISIBLE) if k in chosen else "") + c for k, c in enumerate(word))
+    return "".join(tokens)
 
 
 def emoji_substitute(text: str, rng: Rng) -> str:
     """Replace a word for the act or the weapon with emoji (🔪🔪 القضاة، 💣 على المحكمة). Learned, not undone
     (see OBFUSCATIONS). Texts with no word it knows come back unchanged."""
     tokens = _tokens(text)
-    spots: list[tuple[int, tuple[str, ...]]] = []
-    for i in range(0, len(tokens), 2):
-        bare = _STRIP_MARKS.sub("", tokens[i])
-        if not _LETTER_RE.search(bare):
-            continue
-        for stem, emojis in _EMOJI_STEMS:
-            if stem in bare and len(bare) <= len(stem) + 6:
-                spots.append((i, emojis))
-                break
+    spots = [(i, e) for i in range(0, len(tokens), 2) if (e := _trigger(tokens[i]))]
     if not spots:
         return text
     i, emojis = rng.choice(spots)
@@ -240,7 +273,7 @@ def emoji_substitute(text: str, rng: Rng) -> str:
     return "".join(tokens)
 
 
-# Arabizi ("Franco"): Latin letters with digits for the letters Latin lacks (3 ع, 7 ح, 2 ء/ق, 5 خ, 9 ق/ص, 6 ط).
+# Arabizi ("Franco"): Latin letters, with digits for the letters Latin lacks (3 ع, 7 ح, 2 ء/ق, 5 خ, 9 ق/ص).
 # Short vowels are not written in Arabic script, so they are missing here too, as in much real Arabizi.
 _ARABIZI = {
     "ء": "2", "أ": "a", "إ": "e", "آ": "a", "ؤ": "2", "ئ": "2", "ا": "a", "ب": "b", "ت": "t", "ث": "th",
@@ -265,6 +298,8 @@ def arabizi_digits(text: str, rng: Rng) -> str:
             out.append(token)
             continue
         word = []
+        if token.endswith("وا") and len(token) > 3:  # the silent alef after a plural waw (قالوا → 2alo)
+            token = token[:-1]
         if token.startswith("ال") and len(token) > 3:
             word.append(rng.choice(("el", "al", "l")))
             token = token[2:]
@@ -311,7 +346,8 @@ OBFUSCATIONS: dict[str, Obfuscation] = {
                     "ک ڪ ی ہ ھ ە ۃ are in the normaliser's look-alike table"),
         Obfuscation("zero_width", zero_width, True, "zero-width and bidi characters are deleted"),
         Obfuscation("stretch_letters", stretch_letters, False,
-                    "runs of a letter are cut to two, not one: many real words have a letter twice (ممكن، الله), "
+                    "runs of a letter are cut to two, not one: many real words have a letter twice "
+                    "(ممكن، الله), "
                     "so cutting to one would corrupt them; a model learns that 'هموتكك' is 'هموتك'"),
         Obfuscation("emoji_substitute", emoji_substitute, False,
                     "an emoji does not say which word it replaced (🔪 is kill, stab, slaughter or a kitchen "

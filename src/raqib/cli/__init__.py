@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-COMMANDS = ("score", "stream", "evaluate", "report", "train", "models")
+COMMANDS = ("score", "stream", "evaluate", "report", "train", "models", "challenge")
 """Subcommand modules, in the order `--help` lists them."""
 
 log = logging.getLogger("raqib")
