@@ -54,3 +54,13 @@ challenge: install  ## per-slice challenge suite for the shipped model and the T
 
 clean:  ## remove the virtual environment and outputs
 	rm -rf $(VENV) out build dist
+
+FUZZ_SECONDS ?= 120
+SOAK_POSTS   ?= 1000000
+.PHONY: fuzz soak
+
+fuzz: install  ## fuzz each reader for FUZZ_SECONDS (120) s; crash inputs go to out/fuzz
+	$(PY) benchmarks/fuzz_readers.py --seconds $(FUZZ_SECONDS) --crashes out/fuzz
+
+soak: install  ## SOAK_POSTS (1,000,000) posts, 1% bad, through raqib stream and score: counts, order, RSS
+	$(PY) benchmarks/soak.py --posts $(SOAK_POSTS) --workdir out/soak --json out/soak/report.json

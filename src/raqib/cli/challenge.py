@@ -30,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="run the challenge suite: per-slice table and the issue's targets, model beside baseline",
         description="Score the challenge suite (news, counter-speech, religious and everyday text, insults, "
         "functional threats and their obfuscations, propaganda contrasts) and print per-slice recall or "
-        "false-positive rate with 95%% intervals, and PASS/MISS per target.",
+        "false-positive rate with 95% intervals, and PASS/MISS per target.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

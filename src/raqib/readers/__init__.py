@@ -277,7 +277,9 @@ def _first_line_is_record(head: bytes) -> bool:
         return False
     try:
         value = json.loads(head[:end])
-    except (ValueError, RecursionError):  # not JSON, or hostile nesting: not a JSON Lines record either
+    except RecursionError:  # one whole line, nested past any limit: a (hostile) JSON Lines record
+        return True
+    except ValueError:
         return False
     if isinstance(value, str):
         return True

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any
 
 from raqib.posts import BadRecord, Post
@@ -46,7 +47,7 @@ def numbered_lines(
     """
     limit = MAX_LINE_BYTES
     readline = getattr(fh, "readline", None)
-    lines: Iterator[bytes] = iter(lambda: readline(limit + 1), b"") if readline is not None else iter(fh)
+    lines: Iterator[bytes] = iter(partial(readline, limit + 1), b"") if readline is not None else iter(fh)
     for number, raw in enumerate(lines, 1):
         stats.bytes_read += len(raw)
         if len(raw) > limit and not raw.endswith(b"\n"):
@@ -112,8 +113,12 @@ def read_jsonl(
                 channel=channel,
             )
             continue
-        except (ValueError, RecursionError) as exc:  # an int over the digit limit, absurd nesting
+        except ValueError as exc:  # an int over the digit limit
             yield BadRecord(error=f"invalid JSON: {exc}", position=where, source="jsonl", channel=channel)
+            continue
+        except RecursionError:  # hundreds of levels deep: past MAX_DEPTH anyway
+            error = f"nested more than {MAX_DEPTH} levels deep"
+            yield BadRecord(error=error, position=where, source="jsonl", channel=channel)
             continue
         yield record_to_post(
             value,
@@ -232,25 +237,37 @@ def record_to_post(
 def value_problem(value: Any) -> str | None:
     """Why a decoded JSON value cannot become a record (nested past `MAX_DEPTH`, a lone surrogate), or None.
 
-    Walks the value without recursion, so a hostile value cannot exhaust the stack here; once it passes,
-    `json.dumps` of it (the writers) is safe too.
+    Walks the value level by level without recursion, so a hostile value cannot exhaust the stack here;
+    once it passes, `json.dumps` of it (the writers) is safe too.
     """
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            if not item.isascii() and not _is_unicode(item):
-                return "a string holds a lone surrogate (e.g. \\ud800): not valid Unicode"
-            continue
-        if isinstance(item, (list, dict)):
-            if depth > MAX_DEPTH:
-                return f"nested more than {MAX_DEPTH} levels deep"
-            if isinstance(item, dict):
-                stack.extend((k, depth) for k in item)
-                stack.extend((v, depth + 1) for v in item.values())
+    if type(value) is str:
+        return _LONE_SURROGATE if not value.isascii() and not _is_unicode(value) else None
+    level = [value] if isinstance(value, (list, dict)) else []
+    depth = 1
+    while level:
+        if depth > MAX_DEPTH:
+            return f"nested more than {MAX_DEPTH} levels deep"
+        inner: list[Any] = []
+        for container in level:
+            if type(container) is dict:
+                for key in container:
+                    if not key.isascii() and not _is_unicode(key):
+                        return _LONE_SURROGATE
+                items = container.values()
             else:
-                stack.extend((v, depth + 1) for v in item)
+                items = container
+            for item in items:
+                if type(item) is str:
+                    if not item.isascii() and not _is_unicode(item):
+                        return _LONE_SURROGATE
+                elif isinstance(item, (list, dict)):
+                    inner.append(item)
+        level = inner
+        depth += 1
     return None
+
+
+_LONE_SURROGATE = "a string holds a lone surrogate (e.g. \\ud800): not valid Unicode"
 
 
 def _is_unicode(text: str) -> bool:

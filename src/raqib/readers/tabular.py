@@ -4,7 +4,7 @@ The header is read when the file is opened, so a wrong ``text_column`` fails at 
 columns. Bytes are decoded line by line with ``surrogateescape``: a record holding invalid UTF-8 becomes a
 `BadRecord` instead of stopping the file. csv's field size limit (128 KiB) is kept on purpose: an
 unbalanced quote then costs one bad record rather than reading the rest of the file into one field
-(so a field over 128 KiB, e.g. a 100,000-character Arabic post, is a `BadRecord` naming the limit).
+(so a field over 131,072 characters is a `BadRecord` naming the limit; a 100,000-character post reads).
 """
 
 from __future__ import annotations

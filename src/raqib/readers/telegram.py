@@ -110,7 +110,8 @@ class _Cursor:
 def _read(
     fh: IO[bytes], path: str, stats: ReadStats, text_column: str, id_column: str | None, channel: str | None
 ) -> Iterator[Post | BadRecord]:
-    events = ijson.parse(_CountingReader(fh, stats), buf_size=BUFFER_SIZE, use_float=True)
+    source = _CountingReader(fh, stats)
+    events = ijson.parse(source, buf_size=BUFFER_SIZE, use_float=True)
     cursor = _Cursor()
     chats = {"chats": -1, "left_chats": -1}
     chat_name: str | None = None
@@ -163,8 +164,8 @@ def _read(
                         channel=channel,
                     )
                 cursor.array = None
-    except ijson.JSONError as exc:
-        yield _stopped(exc, cursor, stats, chat_name or channel)
+    except (ijson.JSONError, UnicodeDecodeError) as exc:  # yajl passes CESU-8 surrogates that Python refuses
+        yield _stopped(exc, cursor, stats, chat_name or channel, cut_mid_character=source.cut_mid_character())
         return
     if not found:
         raise ReaderError(
@@ -298,15 +299,19 @@ def _text(value: Any) -> str | _BadText:
     return "".join(parts)
 
 
-def _stopped(exc: Exception, cursor: _Cursor, stats: ReadStats, channel: str | None) -> BadRecord:
+def _stopped(
+    exc: Exception, cursor: _Cursor, stats: ReadStats, channel: str | None, *, cut_mid_character: bool = False
+) -> BadRecord:
     """The one record that ends a truncated or corrupt export, saying where reading stopped."""
     detail = str(exc).strip()
+    if isinstance(exc, UnicodeDecodeError):
+        detail = f"invalid UTF-8 in a string: byte 0x{exc.object[exc.start]:02x}"
     if detail.startswith(("b'", 'b"')):  # yajl hands some messages over as bytes reprs
         detail = detail[2:]
     detail = detail.replace("\\n", "\n").splitlines()[0].strip().rstrip(".") if detail else "parse error"
     end = stats.bytes_read
     at_end = stats.bytes_total is not None and end >= stats.bytes_total
-    if at_end and "premature EOF" in detail:
+    if at_end and ("premature EOF" in detail or cut_mid_character):
         error = (
             f"the file ends in the middle of the JSON (truncated at byte {end:,}); nothing more could be read"
         )
@@ -324,8 +329,23 @@ class _CountingReader:
     def __init__(self, fh: IO[bytes], stats: ReadStats) -> None:
         self._fh = fh
         self._stats = stats
+        self._tail = b""
 
     def read(self, size: int = -1) -> bytes:
         data = self._fh.read(size)
         self._stats.bytes_read += len(data)
+        if data:
+            self._tail = data[-4:]
         return data
+
+    def cut_mid_character(self) -> bool:
+        """True when the bytes read so far end inside a UTF-8 character (a file cut there is truncated)."""
+        for back in range(1, min(4, len(self._tail)) + 1):
+            byte = self._tail[-back]
+            if byte & 0xC0 == 0x80:  # a continuation byte: look further back for the lead byte
+                continue
+            needed = (
+                2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4 if byte >> 3 == 0b11110 else 1
+            )
+            return needed > back
+        return False
