@@ -50,11 +50,12 @@ def run_path(path: str, model: str, texts_file: Path, out_file: Path, batch_size
     """One measured path, in this (fresh) process."""
     import torch
 
-    import raqib
+    from raqib.classifier import Classifier
     from raqib.normalise import normalise
 
     texts = json.loads(texts_file.read_text(encoding="utf-8"))
-    clf = raqib.load(model, device="cpu", dtype="float32" if path == "pipeline" else "auto")
+    # no duplicate cache: the workload repeats some posts, and this compares the scoring paths themselves
+    clf = Classifier.from_dir(model, device="cpu", dtype="float32" if path == "pipeline" else "auto", cache_size=0)
     if path == "pipeline":
         from transformers import pipeline
 
