@@ -275,3 +275,16 @@ def test_classifier_cache_is_bounded():
         cache.put(ScoreCache.key(str(i)), ([float(i)], 1))
     assert len(cache.data) == 2 and cache.get(ScoreCache.key("4")) == ([4.0], 1)
     assert cache.get(ScoreCache.key("0")) is None
+
+
+def test_classifier_long_post_sentences_are_scored_on_their_own(tiny_classifier):
+    """A call at the end of a long post is scored as its own sentence: the post scores at least as high."""
+    filler = "\n".join(["صباح الخير الطقس جميل اليوم."] * 30)
+    threat = "سوف اقتلك يا شباب"
+    post = tiny_classifier.score(filler + "\n" + threat)
+    alone = tiny_classifier.score(threat)
+    assert post.n_windows > 30
+    for label in ("violent_call", "propaganda"):
+        assert post.probabilities[label] >= alone.probabilities[label] - TOL
+    short = tiny_classifier.score("صباح الخير.\nسوف اقتلك")
+    assert short.n_windows == 1, "short posts are scored whole, not by sentence"

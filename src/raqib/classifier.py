@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import queue
+import re
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 
 SCORE_CHUNK = 2048
 """Posts tokenised and length-sorted together in `score_batch`; bounds memory on huge inputs."""
+LONG_POST_CHARS = 400
+"""Normalised posts longer than this are also scored sentence by sentence."""
+_SENTENCE_END = re.compile(r"[\r\n]+|(?<=[.!?؟۔…])\s+")
 
 
 def apply_lora(model: torch.nn.Module, tensors: Mapping[str, torch.Tensor], adapter: Mapping[str, Any]) -> None:
@@ -289,7 +293,7 @@ class Classifier:
             posts.append(post)
             errors.append(error)
         scorable = [i for i, p in enumerate(posts) if p is not None]
-        texts = [normalise(posts[i].text, version=self.normaliser_version) for i in scorable]  # type: ignore[union-attr]
+        texts = [self._model_text(posts[i].text) for i in scorable]  # type: ignore[union-attr]
         failed: dict[int, str] = {}
         logits, n_windows = self._cached_logits(texts, batch_size, failed)
         results: list[PostScore] = []
@@ -390,17 +394,42 @@ class Classifier:
             probs[label] = 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
         return probs
 
+    def _model_text(self, text: str) -> str:
+        """The normalised text; for a long post, its normalised sentences joined by newlines.
+
+        The normaliser turns every newline into a space, so a newline here can only be a sentence boundary.
+        Each sentence of a long post is also scored on its own (see `_windows`), so one call to violence in
+        a long article is not diluted by the text around it.
+        """
+        norm = normalise(text, version=self.normaliser_version)
+        if len(norm) <= LONG_POST_CHARS:
+            return norm
+        sentences = [normalise(s, version=self.normaliser_version) for s in _SENTENCE_END.split(text)]
+        sentences = [s for s in sentences if s]
+        return "\n".join(sentences) if len(sentences) > 1 else norm
+
     def _windows(self, texts: Sequence[str]) -> tuple[list[list[int]], list[int]]:
-        """Token ids of every window and the index of the text it came from."""
+        """Token ids of every window and the index of the text it came from.
+
+        Every text is split into overlapping windows of ``max_length`` tokens; a text holding sentence
+        boundaries (`_model_text`) also contributes each sentence as a window of its own.
+        """
+        whole = [t.replace("\n", " ") for t in texts]
         enc = self.tokenizer(
-            list(texts),
+            whole,
             truncation=True,
             max_length=self.config.max_length,
             stride=self.config.window_stride,
             return_overflowing_tokens=True,
             add_special_tokens=True,
         )
-        return enc["input_ids"], list(enc["overflow_to_sample_mapping"])
+        ids, owner = list(enc["input_ids"]), list(enc["overflow_to_sample_mapping"])
+        sentences = [(i, s) for i, t in enumerate(texts) if "\n" in t for s in t.split("\n")]
+        if sentences:
+            enc = self.tokenizer([s for _, s in sentences], truncation=True, max_length=self.config.max_length)
+            ids.extend(enc["input_ids"])
+            owner.extend(i for i, _ in sentences)
+        return ids, owner
 
     def _logits(
         self, texts: Sequence[str], batch_size: int, failed: dict[int, str] | None = None
@@ -448,8 +477,6 @@ class Classifier:
 
     def _explain(self, text: str, probs: Mapping[str, float], batch_size: int) -> tuple[TokenContribution, ...]:
         """Occlusion: drop each word of the normalised text, measure each label's logit drop, map to the original."""
-        import re
-
         norm = normalise_with_offsets(text, version=self.normaliser_version)
         spans = [m.span() for m in re.finditer(r"\S+", norm.text)][:128]
         if not spans:
