@@ -288,3 +288,15 @@ def test_classifier_long_post_sentences_are_scored_on_their_own(tiny_classifier)
         assert post.probabilities[label] >= alone.probabilities[label] - TOL
     short = tiny_classifier.score("صباح الخير.\nسوف اقتلك")
     assert short.n_windows == 1, "short posts are scored whole, not by sentence"
+
+
+def test_cli_score_reports_duplicates_scored_once(tiny_model_dir, tmp_path, capsys):
+    from raqib.cli import main
+
+    src = tmp_path / "posts.jsonl"
+    lines = [{"id": str(i), "text": "سوف اقتلك يا شباب" if i % 2 else "فاز الفريق"} for i in range(10)]
+    src.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
+    out = tmp_path / "scores.jsonl"
+    assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_dir), "--no-progress"]) == 0
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 10
+    assert "duplicates scored once: 8 of 10 posts (80.0% cache hits)" in capsys.readouterr().err

@@ -264,6 +264,11 @@ def run(args: argparse.Namespace) -> int:
     if kept:
         print(f"  resumed: {kept:,} records were already in {args.output}", file=sys.stderr)
     print(summary.format_table(), file=sys.stderr)
+    cache = clf.cache_info() if hasattr(clf, "cache_info") else None
+    if cache and cache["hits"]:
+        looked_up = cache["hits"] + cache["misses"]
+        print(f"  duplicates scored once: {cache['hits']:,} of {looked_up:,} posts "
+              f"({100.0 * cache['hits'] / looked_up:.1f}% cache hits)", file=sys.stderr)
     if args.strict and summary.errors:
         print(f"raqib: error: {summary.errors} record(s) could not be scored (--strict)", file=sys.stderr)
         return 1
