@@ -453,12 +453,7 @@ class Classifier:
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
-                width = max(len(ids[i]) for i in batch)
-                input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for row, i in enumerate(batch):
-                    input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                    mask[row, : len(ids[i])] = 1
+                input_ids, mask = pad_batch([ids[i] for i in batch], pad)
                 try:
                     out = self.model(input_ids=input_ids.to(device), attention_mask=mask.to(device))
                 except Exception as exc:  # noqa: BLE001 - becomes an error record per post, nothing is lost
@@ -532,6 +527,19 @@ class ScoreCache:
         self.data.move_to_end(key)
         while len(self.data) > self.max_size:
             self.data.popitem(last=False)
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids padded to the longest sequence of this batch only, and the matching attention mask."""
+    import torch
+
+    width = max(len(seq) for seq in sequences)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return input_ids, mask
 
 
 def _as_post(item: Any) -> tuple[Post | None, str | None]:

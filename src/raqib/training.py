@@ -172,7 +172,7 @@ def train(
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from raqib.backbone import E5_SHA256, E5_SMALL, base_model_dir
-    from raqib.classifier import Classifier
+    from raqib.classifier import Classifier, pad_batch
     from raqib.devices import cpu_has_bf16
     from raqib.evaluation import find_thresholds
     from raqib.normalise import normalise
@@ -236,12 +236,7 @@ def train(
         for batch in _batches([len(x) for x in ids], cfg.batch_size, rng):
             if step >= total_steps:
                 break
-            width = max(len(ids[i]) for i in batch)
-            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):
-                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                mask[row, : len(ids[i])] = 1
+            input_ids, mask = pad_batch([ids[i] for i in batch], pad)
             target = torch.from_numpy(y[batch]).to(device)
             with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16):
                 logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits

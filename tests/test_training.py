@@ -1,0 +1,74 @@
+"""Training end to end on a tiny encoder, and the data recipe's rules (dedup, masks, splits without overlap)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from raqib import recipes
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_training_writes_a_complete_compact_model_dir(tmp_path):
+    from safetensors.torch import load_file
+
+    from conftest import build_tiny_encoder
+    from raqib.classifier import Classifier
+    from raqib.training import TrainingConfig, train
+
+    base = build_tiny_encoder(tmp_path / "base")
+    pos = [{"text": "سوف اقتلك يا شباب", "violent_call": 1, "propaganda": 0},
+           {"text": "الدولة الاسلامية باقية", "violent_call": 0, "propaganda": 1}]
+    neg = [{"text": "صباح الخير الطقس جميل اليوم", "violent_call": 0, "propaganda": 0},
+           {"text": "اعتقلت قوات الامن خلية تابعة لتنظيم داعش", "violent_call": 0, "propaganda": 0}]
+    rows = (pos + neg) * 6
+    cfg = TrainingConfig(base_model=str(base), epochs=1, batch_size=8, max_length=16, inference_max_length=16,
+                         window_stride=4, lora_r=2, bf16=False, positive_oversample=1)
+    clf = train(rows, rows, tmp_path / "model", cfg, progress=False)
+    out = tmp_path / "model"
+    config = json.loads((out / "config.json").read_text())["raqib"]
+    assert config["base"]["name"] == str(base) and config["adapter"]["type"] == "lora"
+    assert set(config["calibration"]) == set(config["thresholds"]) == {"violent_call", "propaganda"}
+    assert all(0.0 <= t <= 1.0 for t in config["thresholds"].values())
+    weights = load_file(out / "model.safetensors")
+    assert weights and all(".lora_" in k or k.startswith(("classifier.", "bert.pooler.")) for k in weights)
+    record = json.loads((out / "training.json").read_text())
+    assert record["steps"] == record["planned_steps"] == 3
+    loaded = Classifier.from_dir(out, device="cpu", dtype="float32", cache_size=0)
+    texts = [r["text"] for r in rows[:4]]
+    a = [r.probabilities for r in loaded.score_batch(texts)]
+    b = [r.probabilities for r in clf.score_batch(texts)]
+    for x, y in zip(a, b, strict=True):
+        assert all(abs(x[k] - y[k]) < 1e-4 for k in x)
+
+
+def test_recipe_masks_and_dedup_key():
+    assert recipes.clean_source_text("<USER> مرحبا<LF>سطر مستخدم@ <URL>") == "@USER مرحبا\nسطر @USER URL"
+    key = recipes.dedup_key("@USER قتلوهم #سوريا URL !!")
+    assert key == recipes.dedup_key("قتلوهم #العراق") == "قتلوهم"
+
+
+def test_recipe_split_is_stable_and_proportioned():
+    splits = [recipes.split_of(f"نص رقم {i}") for i in range(5000)]
+    assert splits == [recipes.split_of(f"نص رقم {i}") for i in range(5000)]
+    share = {s: splits.count(s) / len(splits) for s in ("train", "validation", "test")}
+    assert 0.77 < share["train"] < 0.83 and 0.08 < share["test"] < 0.12
+
+
+def test_recipe_splits_share_no_text_and_synthetic_is_train_only():
+    if not DATA.is_dir():
+        pytest.skip(f"{DATA} (the shared labelled data) is not beside this checkout")
+    rows, counts = recipes.build_rows(DATA)
+    by_split: dict[str, set[str]] = {"train": set(), "validation": set(), "test": set()}
+    for r in rows:
+        by_split[r["split"]].add(r["key"])
+        if r["source"].startswith(recipes.SYNTHETIC_PREFIX):
+            assert r["split"] == "train"
+    assert not by_split["train"] & by_split["test"]
+    assert not by_split["train"] & by_split["validation"]
+    assert not by_split["validation"] & by_split["test"]
+    assert len({r["key"] for r in rows}) == len(rows)
+    assert counts["alfifi_isis"]["propaganda"] > 600 and counts["dangerous_speech"]["violent_call"] > 1000
