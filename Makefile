@@ -42,7 +42,7 @@ test-all: install  ## run every test, slow ones included
 bench: install  ## throughput benchmark: plain transformers pipeline vs raqib
 	$(PY) benchmarks/throughput.py
 
-train: install  ## retrain the default model from ../shared/data (about an hour on 2 cores)
+train: install  ## retrain the default model from ../shared/data (about half an hour on 2 cores)
 	$(VENV)/bin/raqib train --recipe default --data-dir ../shared/data -o models/raqib-ar-v1 \
 	  --splits-out out/splits --epochs 1.5 --max-minutes 60
 

@@ -24,7 +24,8 @@ def main() -> None:
     )
     extra = Path(metrics.parent / "challenge.md")
     if extra.is_file():
-        section += "\n\n## Challenge suite (per slice)\n\n" + extra.read_text(encoding="utf-8")
+        # challenge.md carries its own "## Challenge suite" heading
+        section += "\n\n" + extra.read_text(encoding="utf-8")
     print(model_card.write(model_dir, metrics_md=section))
 
 

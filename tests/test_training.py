@@ -72,3 +72,47 @@ def test_recipe_splits_share_no_text_and_synthetic_is_train_only():
     assert not by_split["validation"] & by_split["test"]
     assert len({r["key"] for r in rows}) == len(rows)
     assert counts["alfifi_isis"]["propaganda"] > 600 and counts["dangerous_speech"]["violent_call"] > 1000
+
+
+def test_recipe_carries_unannotated_labels_until_another_source_judges_the_text(tmp_path):
+    def propaganda_only(root):
+        yield {"text": "اقتلوهم يا جنود الخلافة", "violent_call": 0, "propaganda": 1, "source": "p"}
+        yield {"text": "باقية وتتمدد", "violent_call": 0, "propaganda": 1, "source": "p"}
+
+    def both(root):
+        yield {"text": "اقتلوهم يا جنود الخلافة!!", "violent_call": 1, "propaganda": 0, "source": "b"}
+
+    sources = (recipes.SourceSpec("p", propaganda_only, None, "role", "lic", unannotated=("violent_call",)),
+               recipes.SourceSpec("b", both, None, "role", "lic"))
+    rows, counts = recipes.build_rows(tmp_path, sources=sources)
+    by_text = {r["text"]: r for r in rows}
+    assert by_text["باقية وتتمدد"]["unannotated"] == ["violent_call"]
+    merged = by_text["اقتلوهم يا جنود الخلافة"]  # the near copy from "b" judged violent_call: it is known now
+    assert merged["unannotated"] == [] and merged["violent_call"] == 1 and merged["propaganda"] == 1
+    assert counts["p"]["unannotated"] == ["violent_call"] and "unannotated" not in counts["b"]
+
+
+def test_unannotated_labels_are_left_out_of_the_loss(tmp_path):
+    """Flipping an unannotated label changes nothing in the trained weights; flipping an annotated one does."""
+    from safetensors.torch import load_file
+
+    from conftest import build_tiny_encoder
+    from raqib.training import TrainingConfig, annotated_mask, train
+
+    assert annotated_mask([{"unannotated": ["violent_call"]}, {}], ("violent_call", "propaganda")).tolist() == [
+        [0.0, 1.0], [1.0, 1.0]]
+    base = build_tiny_encoder(tmp_path / "base")
+    cfg = TrainingConfig(base_model=str(base), epochs=1, batch_size=4, max_length=16, inference_max_length=16,
+                         window_stride=4, lora_r=2, bf16=False, positive_oversample=1)
+
+    def weights(violent: int, unannotated: list[str], name: str):
+        rows = [{"text": t, "violent_call": violent * p, "propaganda": p, "unannotated": unannotated}
+                for t, p in (("الدولة الاسلامية باقية", 1), ("صباح الخير", 0), ("ابايع امير المؤمنين", 1),
+                             ("الجو جميل", 0))] * 3
+        train(rows, rows, tmp_path / name, cfg, progress=False)
+        return load_file(tmp_path / name / "model.safetensors")
+
+    a, b = weights(0, ["violent_call"], "a"), weights(1, ["violent_call"], "b")
+    assert all(a[k].equal(b[k]) for k in a)
+    c = weights(1, [], "c")
+    assert not all(a[k].equal(c[k]) for k in a)

@@ -168,6 +168,8 @@ def _argmax_last(values: np.ndarray) -> int:
 def _prf(truth: np.ndarray, predicted: np.ndarray) -> tuple[float, float, float]:
     from sklearn.metrics import precision_recall_fscore_support
 
+    if len(truth) == 0:
+        return 0.0, 0.0, 0.0
     p, r, f, _ = precision_recall_fscore_support(
         truth, predicted.astype(int), average="binary", pos_label=1, zero_division=0
     )

@@ -117,8 +117,14 @@ def render(model_path: str | Path, *, metrics_md: str | None = None) -> str:
         for name, c in sources.items():
             if "role" not in c:
                 continue
+            if "train" not in c:  # a source read as several parts (mubarak2017_tweets, synthetic_call, ...)
+                parts = [p for n, p in sources.items() if n.startswith(name + "_") and "role" not in p]
+                c = {**c, **{k: sum(p.get(k, 0) for p in parts)
+                             for k in ("train", "validation", "test", "violent_call", "propaganda")}}
             rows.append([name, c.get("read", ""), c.get("kept", ""), c.get("train", ""), c.get("validation", ""),
-                         c.get("test", ""), c.get("violent_call", ""), c.get("propaganda", ""), c["role"],
+                         c.get("test", ""), c.get("violent_call", ""), c.get("propaganda", ""),
+                         c["role"] + "".join(f"; {lb} not annotated, left out of training"
+                                             for lb in c.get("unannotated", ())),
                          c.get("licence", "")])
         out += [_table(["source", "read", "kept", "train", "val", "test", "violent_call +", "propaganda +",
                         "what it teaches", "licence"], rows), ""]

@@ -44,6 +44,8 @@ class SourceSpec:
     role: str
     """What it teaches, for the model card."""
     licence: str
+    unannotated: tuple[str, ...] = ()
+    """Labels this source's annotators never judged: its rows carry 0 there, but training ignores them."""
 
 
 _MASKS = [
@@ -208,8 +210,9 @@ DEFAULT_SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("armi2021", read_armi2021, None,
                "violent_call positives (threat of violence); misogyny and curses ('damning') as negatives",
                "none stated (research)"),
+    # alfifi labels ISIS support only; some of its pro-ISIS tweets also call for killing, so a 0 there is unknown
     SourceSpec("alfifi_isis", read_alfifi, None, "propaganda positives (pro_isis) and random 2015 tweets",
-               "none stated (research)"),
+               "none stated (research)", unannotated=("violent_call",)),
     SourceSpec("ant_news_terrorism", read_ant_terrorism, None,
                "hard negatives: news, analysis and condemnation naming ISIS, al-Qaeda, HTS", "research, citation"),
     SourceSpec("ant_news_general", read_ant_general, None, "negatives: general news", "research, citation"),
@@ -257,7 +260,7 @@ def build_rows(data_dir: str | Path, *, sources: tuple[SourceSpec, ...] = DEFAUL
             if len(key) < 3:
                 c["dropped_empty"] += 1
                 continue
-            r = {**r, "text": text, "normalised": norm, "key": key}
+            r = {**r, "text": text, "normalised": norm, "key": key, "unannotated": list(spec.unannotated)}
             prev = by_key.get(key)
             if prev is None:
                 by_key[key] = r
@@ -266,6 +269,7 @@ def build_rows(data_dir: str | Path, *, sources: tuple[SourceSpec, ...] = DEFAUL
                 c["duplicates"] += 1
                 for label in LABELS:  # a threat labelled in one set is never a negative from another
                     prev[label] = max(prev[label], r[label])
+                prev["unannotated"] = [lb for lb in prev["unannotated"] if lb in r["unannotated"]]
         stats[spec.name] = c
     rows = list(by_key.values())
     for r in rows:
@@ -282,6 +286,8 @@ def build_rows(data_dir: str | Path, *, sources: tuple[SourceSpec, ...] = DEFAUL
         spec = next(s for s in sources if s.name == name)
         counts[name]["role"] = spec.role
         counts[name]["licence"] = spec.licence
+        if spec.unannotated:
+            counts[name]["unannotated"] = list(spec.unannotated)
     return rows, counts
 
 

@@ -153,6 +153,14 @@ def platt(logits: Sequence[float], gold: Sequence[int]) -> md.Calibration:
     return md.Calibration(scale=float(lr.coef_[0, 0]), bias=float(lr.intercept_[0]))
 
 
+def annotated_mask(rows: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> Any:
+    """1 where a row's label was judged by its annotators, 0 where the row lists it as ``unannotated``."""
+    import numpy as np
+
+    return np.array([[0.0 if lb in r.get("unannotated", ()) else 1.0 for lb in labels] for r in rows],
+                    dtype=np.float32)
+
+
 def train(
     train_rows: Sequence[Mapping[str, Any]],
     validation_rows: Sequence[Mapping[str, Any]],
@@ -163,7 +171,8 @@ def train(
 ) -> Any:
     """Fine-tune, calibrate and threshold on validation; write a complete model directory.
 
-    Rows are mappings with ``text`` and one 0/1 column per label. Returns the loaded `Classifier`
+    Rows are mappings with ``text`` and one 0/1 column per label; labels listed in a row's optional
+    ``unannotated`` are left out of its loss, its calibration and its threshold choice. Returns the loaded `Classifier`
     (already saved in ``out_dir``), so the caller can evaluate it without loading it again.
     """
     import numpy as np
@@ -197,16 +206,16 @@ def train(
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("training %d parameters (%d adapted projections)", n_train, len(wrapped))
 
-    def encode(rows: Sequence[Mapping[str, Any]]) -> tuple[list[list[int]], np.ndarray]:
+    def encode(rows: Sequence[Mapping[str, Any]]) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
         texts = [normalise(r["text"], version=cfg.normaliser_version) for r in rows]
         ids = tokenizer(texts, truncation=True, max_length=cfg.max_length)["input_ids"]
         y = np.array([[float(r[lb]) for lb in labels] for r in rows], dtype=np.float32)
-        return ids, y
+        return ids, y, annotated_mask(rows, labels)
 
     examples = [r for r in train_rows for _ in range(cfg.positive_oversample if any(r[lb] for lb in labels) else 1)]
-    ids, y = encode(examples)
-    pos = y.sum(0)
-    pos_weight = torch.tensor(np.sqrt((len(y) - pos) / np.maximum(pos, 1.0)), dtype=torch.float32)
+    ids, y, known = encode(examples)
+    pos = (y * known).sum(0)
+    pos_weight = torch.tensor(np.sqrt((known.sum(0) - pos) / np.maximum(pos, 1.0)), dtype=torch.float32)
     log.info("train examples %d (positives per label %s), pos_weight %s", len(y), pos.tolist(), pos_weight.tolist())
 
     steps_per_epoch = math.ceil(len(ids) / cfg.batch_size)
@@ -221,7 +230,7 @@ def train(
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total_steps - s) / max(1, total_steps - warmup))
     )
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
     use_bf16 = cfg.bf16 and (torch.cuda.is_available() or cpu_has_bf16())
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
@@ -238,9 +247,10 @@ def train(
                 break
             input_ids, mask = pad_batch([ids[i] for i in batch], pad)
             target = torch.from_numpy(y[batch]).to(device)
+            weight = torch.from_numpy(known[batch]).to(device)
             with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16):
                 logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
-            loss = loss_fn(logits.float(), target)
+            loss = (loss_fn(logits.float(), target) * weight).sum() / weight.sum().clamp(min=1.0)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(adapters + head, 1.0)
             optim.step()
@@ -282,10 +292,12 @@ def train(
     val_texts = [normalise(r["text"], version=cfg.normaliser_version) for r in validation_rows]
     model.to(dtype=torch.float32)
     val_logits, _ = clf._logits(val_texts, 64)
-    gold = {lb: [int(r[lb]) for r in validation_rows] for lb in labels}
+    val_known = annotated_mask(validation_rows, labels).astype(bool)
+    keep = {lb: np.flatnonzero(val_known[:, k]) for k, lb in enumerate(labels)}
+    gold = {lb: [int(validation_rows[i][lb]) for i in keep[lb]] for lb in labels}
     for k, lb in enumerate(labels):
-        raqib_cfg.calibration[lb] = platt([row[k] for row in val_logits], gold[lb])
-    probs = {lb: [clf._calibrated(row)[lb] for row in val_logits] for lb in labels}
+        raqib_cfg.calibration[lb] = platt([val_logits[i][k] for i in keep[lb]], gold[lb])
+    probs = {lb: [clf._calibrated(val_logits[i])[lb] for i in keep[lb]] for lb in labels}
     choices = find_thresholds(probs, gold, min_precision=cfg.min_precision)
     raqib_cfg.thresholds = {lb: float(choices[lb].threshold) for lb in labels}
 
