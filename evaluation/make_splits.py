@@ -9,11 +9,9 @@ splits exactly; the files are derived from ../shared/data and are never committe
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from raqib import LABELS
-from raqib.recipes import build_rows
+from raqib.recipes import build_rows, write_splits
 
 
 def main() -> None:
@@ -22,14 +20,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("out/splits"))
     args = ap.parse_args()
     rows, _ = build_rows(args.data_dir)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for split in ("train", "validation", "test"):
-        part = [r for r in rows if r["split"] == split]
-        with open(args.out / f"{split}.jsonl", "w", encoding="utf-8") as fh:
-            for r in part:
-                rec = {"text": r["text"], "source": r["source"], **{lb: r[lb] for lb in LABELS}}
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        print(f"{split}: {len(part)} rows -> {args.out / (split + '.jsonl')}")
+    for split, path in write_splits(rows, args.out).items():
+        print(f"{split}: {sum(r['split'] == split for r in rows)} rows -> {path}")
 
 
 if __name__ == "__main__":

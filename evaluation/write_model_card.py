@@ -1,4 +1,4 @@
-"""Regenerate a model directory's model card (README.md) with the numbers of its committed evaluation report.
+"""Regenerate a model directory's model card (MODEL_CARD.md) with the numbers of its committed evaluation report.
 
     python evaluation/write_model_card.py models/raqib-ar-v1 evaluation/raqib-ar-v1/metrics.json
 """

@@ -90,6 +90,10 @@ def test_recipe_carries_unannotated_labels_until_another_source_judges_the_text(
     merged = by_text["اقتلوهم يا جنود الخلافة"]  # the near copy from "b" judged violent_call: it is known now
     assert merged["unannotated"] == [] and merged["violent_call"] == 1 and merged["propaganda"] == 1
     assert counts["p"]["unannotated"] == ["violent_call"] and "unannotated" not in counts["b"]
+    written = [json.loads(line) for path in recipes.write_splits(rows, tmp_path / "splits").values()
+               for line in path.read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["text"] for r in written) == sorted(by_text)
+    assert all(set(r) == {"text", "source", "violent_call", "propaganda"} for r in written)
 
 
 def test_unannotated_labels_are_left_out_of_the_loss(tmp_path):

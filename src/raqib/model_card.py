@@ -1,4 +1,4 @@
-"""The model card (a model directory's README.md), generated from its config, training record and metrics."""
+"""The model card (a model directory's MODEL_CARD.md), generated from its config, training record and metrics."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ FORMAT_VERSION = 1
 DEFAULT_MODEL = "raqib-ar-v1"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-CARD_FILE = "README.md"
+CARD_FILE = "MODEL_CARD.md"
 UNSAFE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".h5", ".msgpack")
 """Weight formats that can run code when loaded (pickle) or that raqib never reads."""
 

@@ -291,6 +291,21 @@ def build_rows(data_dir: str | Path, *, sources: tuple[SourceSpec, ...] = DEFAUL
     return rows, counts
 
 
+def write_splits(rows: list[Row], out_dir: str | Path) -> dict[str, Path]:
+    """Each split as JSON Lines (text, source, one 0/1 column per label): what `raqib evaluate` reads."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for split in ("train", "validation", "test"):
+        paths[split] = out / f"{split}.jsonl"
+        with open(paths[split], "w", encoding="utf-8") as fh:
+            for r in rows:
+                if r["split"] == split:
+                    rec = {"text": r["text"], "source": r["source"], **{lb: r[lb] for lb in LABELS}}
+                    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return paths
+
+
 def build_dataset(data_dir: str | Path, **kwargs: Any):  # noqa: ANN201 - datasets.DatasetDict
     """The default recipe as a `datasets.DatasetDict` (train/validation/test) and its per-source counts."""
     from datasets import Dataset, DatasetDict

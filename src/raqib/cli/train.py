@@ -90,12 +90,7 @@ def run(args: argparse.Namespace) -> int:
     splits = {s: [r for r in rows if r["split"] == s] for s in ("train", "validation", "test")}
     log.info("splits: %s", {s: len(v) for s, v in splits.items()})
     if args.splits_out:
-        args.splits_out.mkdir(parents=True, exist_ok=True)
-        for split, part in splits.items():
-            with open(args.splits_out / f"{split}.jsonl", "w", encoding="utf-8") as fh:
-                for r in part:
-                    rec = {"text": r["text"], "source": r["source"], **{lb: r[lb] for lb in LABELS}}
-                    fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        recipes.write_splits(rows, args.splits_out)
     cfg = TrainingConfig(
         base_model=args.base_model, epochs=args.epochs, max_minutes=args.max_minutes, max_length=args.max_length,
         batch_size=args.batch_size, min_precision=args.min_precision, seed=args.seed,
