@@ -40,7 +40,7 @@ test-all: install  ## run every test, slow ones included
 	$(PY) -m pytest -q -m ""
 
 bench: install  ## throughput benchmark: plain transformers pipeline vs raqib
-	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/throughput.py --repeats 2
 
 train: install  ## retrain the default model from ../shared/data (about half an hour on 2 cores)
 	$(VENV)/bin/raqib train --recipe default --data-dir ../shared/data -o models/raqib-ar-v1 \

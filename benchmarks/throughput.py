@@ -1,15 +1,20 @@
-"""Throughput: a plain transformers pipeline vs raqib's `score_batch`, on the same model and realistic posts.
+"""Throughput: a plain transformers pipeline vs raqib's scoring paths, on the same model and realistic posts.
 
-    python benchmarks/throughput.py [--posts 5000] [--model raqib-ar-v1] [--data-dir ../shared/data]
+    python benchmarks/throughput.py [--posts 5000] [--repeats 1] [--model raqib-ar-v1] [--data-dir ../shared/data]
 
 Builds a channel-like workload from the shared data (short replies and tweets, mid-length comments, long
-forwarded news articles, in the proportions below), then, in one run, times
-  (a) `transformers.pipeline("text-classification", batch_size=32)` over the model's merged weights, fp32,
-      truncating at the model's window length (what a user would write first), and
-  (b) raqib `Classifier.score_batch` (length-sorted batches, per-batch padding, bf16 where the CPU has it,
-      overlapping windows for long posts),
-each in its own subprocess so that peak memory is measured per path. Prints posts/s, tokens/s, peak RSS,
-the ratio b/a, and agreement of the two paths' decisions.
+forwarded news articles, in the proportions of MIX) and a repost-heavy dump of the same size (a fifth as many
+distinct posts, each reposted by a Zipf-like law, as forwards spread on Telegram). Then, in one run, times
+  pipeline  `transformers.pipeline("text-classification", batch_size=32)` over the model's merged weights, fp32,
+            truncating at the model's window length (what a user would write first),
+  fp32      raqib `score_batch`, float32 (length-sorted batches, per-batch padding, windows for long posts),
+  fastest   raqib `score_batch` with the dtype it picks itself (bf16 on CPUs with AVX-512 bf16),
+  reposts   the fastest path on the repost-heavy dump, duplicate cache off (the baseline for the next line),
+  dedup     the fastest path on the repost-heavy dump with duplicate-aware scoring on,
+each in its own subprocess (peak memory per path), the paths interleaved and repeated ``--repeats`` times
+(the median run is reported). Prints posts/s, tokens/s, peak RSS, the share of the dtype's compute ceiling
+on the development machine, and decision agreement with fp32; the last line is
+``ratio_vs_pipeline=X fastest_posts_per_s=Y``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -27,6 +33,12 @@ from pathlib import Path
 
 MIX = {"tweet": 0.62, "comment": 0.25, "article": 0.13}
 """Share of posts by kind: most channel posts are short; forwarded articles are long."""
+
+PEAK_GFLOPS = {"torch.float32": 218.0, "torch.bfloat16": 446.0}
+"""Matrix-product peak of the development machine (2 cores, AVX-512 bf16), measured before the code existed
+(shared/FACTS.md): the ceiling a path is compared with. On other machines the share is indicative only."""
+
+PATHS = ("pipeline", "fp32", "fastest", "reposts", "dedup")
 
 
 def build_workload(data_dir: Path, n: int, seed: int = 0) -> list[str]:
@@ -46,16 +58,24 @@ def build_workload(data_dir: Path, n: int, seed: int = 0) -> list[str]:
     return [rng.choice(pools[k]) for k in kinds]
 
 
-def run_path(path: str, model: str, texts_file: Path, out_file: Path, batch_size: int) -> None:
+def repost_workload(distinct: list[str], n: int, *, exponent: float = 1.1, seed: int = 1) -> list[str]:
+    """``n`` posts drawn from ``distinct`` with Zipf-like weights: a few posts forwarded very often."""
+    rng = random.Random(seed)
+    weights = [1.0 / (rank + 1) ** exponent for rank in range(len(distinct))]
+    return rng.choices(distinct, weights=weights, k=n)
+
+
+def run_path(path: str, model: str, work: Path, batch_size: int) -> None:
     """One measured path, in this (fresh) process."""
     import torch
 
     from raqib.classifier import Classifier
     from raqib.normalise import normalise
 
-    texts = json.loads(texts_file.read_text(encoding="utf-8"))
-    # no duplicate cache: the workload repeats some posts, and this compares the scoring paths themselves
-    clf = Classifier.from_dir(model, device="cpu", dtype="float32" if path == "pipeline" else "auto", cache_size=0)
+    dump = "dump_reposts.json" if path in ("reposts", "dedup") else "dump.json"
+    texts = json.loads((work / dump).read_text(encoding="utf-8"))
+    clf = Classifier.from_dir(model, device="cpu", dtype="float32" if path in ("pipeline", "fp32") else "auto",
+                              cache_size=65_536 if path == "dedup" else 0)
     if path == "pipeline":
         from transformers import pipeline
 
@@ -71,17 +91,21 @@ def run_path(path: str, model: str, texts_file: Path, out_file: Path, batch_size
             logits = {d["label"]: d["score"] for d in row}
             probs.append(clf._calibrated([logits[lb] for lb in clf.labels]))
     else:
-        clf.score_batch(texts[:8], batch_size=batch_size)  # warm-up
+        clf.score_batch([f"نص للتحمية رقم {i}" for i in range(8)], batch_size=batch_size)  # warm-up, not in the dump
         start = time.perf_counter()
         results = clf.score_batch(texts, batch_size=batch_size)
         seconds = time.perf_counter() - start
         probs = [dict(r.probabilities) for r in results]
-    n_tokens = sum(len(ids) for ids in clf.tokenizer([normalise(t) for t in texts])["input_ids"])
+    tokens = [len(ids) for ids in clf.tokenizer([normalise(t) for t in texts])["input_ids"]]
+    # the encoder's matrix products: 2 FLOPs per non-embedding weight per token
+    encoder_params = sum(p.numel() for n, p in clf.model.named_parameters() if "embeddings" not in n)
     flagged = [[lb for lb in clf.labels if p[lb] >= clf.thresholds[lb]] for p in probs]
-    out_file.write_text(json.dumps({
-        "path": path, "seconds": seconds, "posts": len(texts), "tokens": n_tokens,
+    (work / f"{path}.json").write_text(json.dumps({
+        "path": path, "seconds": seconds, "posts": len(texts), "tokens": sum(tokens),
+        "gflop": 2 * encoder_params * sum(tokens) / 1e9,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "threads": torch.get_num_threads(), "dtype": str(next(clf.model.parameters()).dtype),
+        "cache": clf.cache_info() if path == "dedup" else None,
         "probs": probs, "flagged": flagged,
     }))
 
@@ -89,38 +113,59 @@ def run_path(path: str, model: str, texts_file: Path, out_file: Path, batch_size
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--posts", type=int, default=5000)
+    ap.add_argument("--repeats", type=int, default=1, help="run every path this many times, interleaved")
     ap.add_argument("--model", default="raqib-ar-v1")
     ap.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--work", type=Path, default=Path("out/bench"))
     ap.add_argument("--_path", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    texts_file = args.work / "texts.json"
     if args._path:
-        run_path(args._path, args.model, texts_file, args.work / f"{args._path}.json", args.batch_size)
+        run_path(args._path, args.model, args.work, args.batch_size)
         return 0
     args.work.mkdir(parents=True, exist_ok=True)
     texts = build_workload(args.data_dir, args.posts)
-    texts_file.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+    reposts = repost_workload(build_workload(args.data_dir, args.posts // 5, seed=2), args.posts)
+    (args.work / "dump.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+    (args.work / "dump_reposts.json").write_text(json.dumps(reposts, ensure_ascii=False), encoding="utf-8")
     lengths = sorted(len(t) for t in texts)
     print(f"workload: {len(texts)} posts, characters p50 {lengths[len(lengths) // 2]}, "
-          f"p90 {lengths[int(len(lengths) * 0.9)]}, max {lengths[-1]}")
-    stats = {}
-    for path in ("pipeline", "raqib"):
-        cmd = [sys.executable, __file__, "--_path", path, "--model", args.model, "--work", str(args.work),
-               "--batch-size", str(args.batch_size)]
-        subprocess.run(cmd, check=True, env=os.environ.copy())
-        stats[path] = json.loads((args.work / f"{path}.json").read_text())
+          f"p90 {lengths[int(len(lengths) * 0.9)]}, max {lengths[-1]}; repost-heavy dump: {len(reposts)} posts, "
+          f"{len(set(reposts))} distinct")
+    runs: dict[str, list[dict]] = {p: [] for p in PATHS}
+    for _ in range(args.repeats):
+        for path in PATHS:
+            cmd = [sys.executable, __file__, "--_path", path, "--model", args.model, "--work", str(args.work),
+                   "--batch-size", str(args.batch_size)]
+            subprocess.run(cmd, check=True, env=os.environ.copy())
+            runs[path].append(json.loads((args.work / f"{path}.json").read_text()))
+    stats = {p: sorted(r, key=lambda s: s["seconds"])[len(r) // 2] for p, r in runs.items()}  # the median run
+
+    def rate(p: str) -> float:
+        return stats[p]["posts"] / stats[p]["seconds"]
+
+    def agreement(p: str, ref: str) -> str:
+        a, b = stats[p], stats[ref]
+        same = sum(x == y for x, y in zip(a["flagged"], b["flagged"], strict=True)) / len(a["flagged"])
+        dp = max(abs(pa[lb] - pb[lb]) for pa, pb in zip(a["probs"], b["probs"], strict=True) for lb in pa)
+        return f"{same:7.2%} same decisions as {ref}, max |dp| {dp:.3f}"
+
+    print(f"{'path':9s} {'posts/s':>8s} {'tokens/s':>9s} {'peak RSS':>9s} {'ceiling':>8s}  dtype, threads, seconds")
     for path, s in stats.items():
-        print(f"{path:9s} {s['posts'] / s['seconds']:7.1f} posts/s  {s['tokens'] / s['seconds']:8.0f} tokens/s  "
-              f"peak RSS {s['peak_rss_mb']:6.0f} MB  ({s['dtype']}, {s['threads']} threads, {s['seconds']:.1f} s)")
-    a, b = stats["pipeline"], stats["raqib"]
-    same = sum(x == y for x, y in zip(a["flagged"], b["flagged"], strict=True)) / len(texts)
-    max_dp = max(abs(pa[lb] - pb[lb]) for pa, pb in zip(a["probs"], b["probs"], strict=True) for lb in pa)
-    ratio = (b["posts"] / b["seconds"]) / (a["posts"] / a["seconds"])
-    print(f"decisions identical: {same:.2%}  (pipeline truncates long posts; raqib scores every window)")
-    print(f"max |dp|: {max_dp:.3f}")
-    print(f"ratio raqib/pipeline = {ratio:.2f}")
+        peak = PEAK_GFLOPS.get(s["dtype"])
+        ceiling = f"{s['gflop'] / s['seconds'] / peak:7.0%}" if peak and path != "dedup" else "      -"
+        print(f"{path:9s} {rate(path):8.1f} {s['tokens'] / s['seconds']:9.0f} {s['peak_rss_mb']:6.0f} MB {ceiling}  "
+              f"{s['dtype']}, {s['threads']}, {s['seconds']:.1f} s"
+              + ("  (timings: " + ", ".join(f"{r['seconds']:.1f}" for r in runs[path]) + ")" if args.repeats > 1 else ""))
+    print("agreement:")
+    print(f"  pipeline {agreement('pipeline', 'fp32')}  (the pipeline truncates long posts; raqib scores every window)")
+    print(f"  fastest  {agreement('fastest', 'fp32')}")
+    print(f"  dedup    {agreement('dedup', 'reposts')}")
+    cache = stats["dedup"]["cache"]
+    print(f"duplicate cache: hit rate {cache['hits'] / max(1, cache['hits'] + cache['misses']):.1%}; "
+          f"dedup/reposts = {rate('dedup') / rate('reposts'):.2f}x on the repost-heavy dump")
+    print(f"fp32/pipeline = {rate('fp32') / rate('pipeline'):.2f}x; fastest/fp32 = {rate('fastest') / rate('fp32'):.2f}x")
+    print(f"ratio_vs_pipeline={rate('fastest') / rate('pipeline'):.2f} fastest_posts_per_s={rate('fastest'):.1f}")
     return 0
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -265,3 +268,42 @@ def test_render_summary_markdown_for_model_cards():
     md = render_summary_markdown(result_with(["نص"] * 10), level=3)
     assert md.startswith("### Summary\n") and "| system | label | threshold |" in md
     assert "tiny &lt;model&gt; (model)" in md and "llm (predictions)" in md and "<model>" not in md
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+RUNS_JS = (  # each sets a marker attribute on <html> if the browser runs it; the name is split so text cannot match
+    "<script>document.documentElement.setAttribute('data-ran' + '-js', 'script')</script>"
+    "<img src=x onerror=\"document.documentElement.setAttribute('data-ran' + '-js', 'img')\">"
+    "<svg onload=\"document.documentElement.setAttribute('data-ran' + '-js', 'svg')\"></svg>"
+    "<a href=\"javascript:document.documentElement.setAttribute('data-ran' + '-js', 'link')\">x</a>"
+)
+
+
+def _dom_after_scripts(page: Path, profile: Path) -> str:
+    """The page's DOM after headless Chromium has loaded it and run whatever it would run."""
+    done = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+         "--virtual-time-budget=3000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(profile)},
+    )
+    assert "</html>" in done.stdout, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (apt-get install chromium); "
+                    "evaluation/render_check.sh is the visual check")
+def test_reports_run_no_script_in_a_real_browser(tmp_path):
+    control = tmp_path / "control.html"
+    control.write_text(f"<!doctype html><html><body>{RUNS_JS}</body></html>", encoding="utf-8")
+    assert "data-ran-js=" in _dom_after_scripts(control, tmp_path / "p0")  # the probe sees a script that runs
+    hostile = HOSTILE + " " + RUNS_JS
+    evaluation = write_evaluation_report(result_with([hostile] + [f"نص رقم {i}" for i in range(1, 20)]),
+                                         tmp_path / "eval")
+    records, read = read_scores([DATA / "scores_small.jsonl"])
+    result = transparency_report(records, review_share=0.5, examples=3, texts={(None, "300"): hostile},
+                                 provenance={"inputs": read["inputs"]})
+    channel = write_transparency_report(result, tmp_path / "channel")
+    for n, page in enumerate((evaluation.html, channel.html), start=1):
+        dom = _dom_after_scripts(page, tmp_path / f"p{n}")
+        assert "data-ran-js=" not in dom, page
+        assert "document.documentElement.setAttribute" in dom  # the payload is on the page, as text
