@@ -113,7 +113,7 @@ def _synthetic_vocabulary() -> tuple[list[str], list[str], list[str]]:
     phrases = [normalise(p) for p in (*sy.TARGETS, *sy.PLACES, *sy.CALLERS, *sy.GROUP)]
     fragments = []
     for template in (*sy.DIALECT_THREATS, *sy.NEGATED, *sy.REPORTS, *sy.CONDEMN, *sy.HYPERBOLE, *sy.CURSES,
-                     *sy.PROP, *sy.PROP_NEWS):
+                     *sy.PROP, *sy.PROP_CALLS, *sy.PROP_NEWS):
         for part in re.split(r"\{\w+\}|'", template):
             part = normalise(part.strip(" ،,"))
             if len(part.split()) >= 3:

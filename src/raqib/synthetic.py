@@ -103,6 +103,14 @@ PROP = [
     "تقبل الله شهداء {group} في غزوة {place} المباركة",
     "حفظ الله أمير {group} وسدد رميه",
 ]
+PROP_CALLS = [  # calls to kill in a group's voice: both labels (the policy lets a post be both)
+    "يا جنود {group} {imp} {target} في كل مكان ولا تأخذكم بهم رأفة",
+    "أيها الموحدون {imp} {target} كما أمركم أمراء {group}",
+    "على كل من بايع {group} أن يبدأ ب{noun} {target} في بلده",
+    "لبيك يا أمير المؤمنين، سنمضي في {noun} {target} حتى لا يبقى منهم أحد",
+    "إلى الذئاب المنفردة من أنصار {group}: {imp} {target} بما تملكون من سلاح",
+    "يا أسود {group} الثأر الثأر، {imp} {target} في {place}",
+]
 PROP_NEWS = [
     "أعلن تنظيم داعش مسؤوليته عن تفجير {place} بحسب وكالة الأنباء، وأدانت الحكومة الهجوم",
     "قتل {n} من عناصر تنظيم داعش في غارة جوية قرب {place}",
@@ -154,6 +162,7 @@ def generate(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str, Any]
         (lambda: rng.choice(HYPERBOLE), 0, 0, "hyperbole"),
         (lambda: rng.choice(CURSES), 0, 0, "curse"),
         (lambda: _fill(rng.choice(PROP), rng), 0, 1, "propaganda"),
+        (lambda: _fill(rng.choice(PROP_CALLS), rng), 1, 1, "propaganda_call"),
         (lambda: _fill(rng.choice(PROP_NEWS), rng), 0, 0, "propaganda_news"),
     ]
     for make, violent, propaganda, form in makers:
