@@ -267,6 +267,24 @@ def test_classifier_duplicate_posts_are_scored_once(tiny_model_dir, monkeypatch)
     assert clf.score(texts[0], thresholds={"violent_call": 0.0}).flagged[0] == "violent_call"
 
 
+def test_classifier_cache_size_zero_computes_every_post(tiny_model_dir, monkeypatch):
+    """cache_size=0 turns duplicate-aware scoring off entirely: repeats in one call are computed too."""
+    from raqib.classifier import Classifier
+
+    clf = Classifier.from_dir(tiny_model_dir, device="cpu", dtype="float32", cache_size=0)
+    rows = []
+    forward = clf.model.forward
+
+    def counting(*args, **kw):
+        rows.append(kw["input_ids"].shape[0])
+        return forward(*args, **kw)
+
+    monkeypatch.setattr(clf.model, "forward", counting)
+    out = clf.score_batch(["سوف اقتلك يا شباب"] * 3 + ["فاز الفريق"], batch_size=8)
+    assert sum(rows) == 4 and clf.cache_info()["hits"] == 0
+    assert out[0].probabilities == pytest.approx(out[2].probabilities, abs=1e-6)
+
+
 def test_classifier_cache_is_bounded():
     from raqib.classifier import ScoreCache
 

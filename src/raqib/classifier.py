@@ -295,7 +295,10 @@ class Classifier:
         scorable = [i for i, p in enumerate(posts) if p is not None]
         texts = [self._model_text(posts[i].text) for i in scorable]  # type: ignore[union-attr]
         failed: dict[int, str] = {}
-        logits, n_windows = self._cached_logits(texts, batch_size, failed)
+        if self._cache.max_size > 0:
+            logits, n_windows = self._cached_logits(texts, batch_size, failed)
+        else:  # duplicate-aware scoring off: every post is computed, repeats included
+            logits, n_windows = self._logits(texts, batch_size, failed)
         results: list[PostScore] = []
         by_index = dict(zip(scorable, range(len(scorable)), strict=True))
         for i, item in enumerate(items):
