@@ -241,18 +241,24 @@ def test_classifier_failed_batch_yields_error_records_and_goes_on(tiny_classifie
     assert "simulated device failure" in out[1].error and out[1].channel == "c"
 
 
+def _count_forward_rows(clf, monkeypatch) -> list[int]:
+    """The number of rows of every forward pass the classifier's model makes from now on."""
+    rows: list[int] = []
+    forward = clf.model.forward
+
+    def counting(*args, **kw):
+        rows.append(kw["input_ids"].shape[0])
+        return forward(*args, **kw)
+
+    monkeypatch.setattr(clf.model, "forward", counting)
+    return rows
+
+
 def test_classifier_duplicate_posts_are_scored_once(tiny_model_dir, monkeypatch):
     from raqib.classifier import Classifier
 
     clf = Classifier.from_dir(tiny_model_dir, device="cpu", dtype="float32", cache_size=100)
-    calls = []
-    forward = clf.model.forward
-
-    def counting(*args, **kw):
-        calls.append(kw["input_ids"].shape[0])
-        return forward(*args, **kw)
-
-    monkeypatch.setattr(clf.model, "forward", counting)
+    calls = _count_forward_rows(clf, monkeypatch)
     # the same post three times, once with other diacritics and spacing: one normalised text
     texts = ["سوف اقتلك يا شباب", "سَوفَ   اقتلك يا شباب", "فاز الفريق", "سوف اقتلك يا شباب"]
     first = clf.score_batch(texts, batch_size=8)
@@ -272,14 +278,7 @@ def test_classifier_cache_size_zero_computes_every_post(tiny_model_dir, monkeypa
     from raqib.classifier import Classifier
 
     clf = Classifier.from_dir(tiny_model_dir, device="cpu", dtype="float32", cache_size=0)
-    rows = []
-    forward = clf.model.forward
-
-    def counting(*args, **kw):
-        rows.append(kw["input_ids"].shape[0])
-        return forward(*args, **kw)
-
-    monkeypatch.setattr(clf.model, "forward", counting)
+    rows = _count_forward_rows(clf, monkeypatch)
     out = clf.score_batch(["سوف اقتلك يا شباب"] * 3 + ["فاز الفريق"], batch_size=8)
     assert sum(rows) == 4 and clf.cache_info()["hits"] == 0
     assert out[0].probabilities == pytest.approx(out[2].probabilities, abs=1e-6)
