@@ -20,7 +20,7 @@ def main() -> None:
         "## Evaluation on the held-out test split\n\n"
         f"Produced by `evaluation/evaluate_shipped.sh` through `raqib evaluate`; full report with plots, "
         f"threshold sweeps, calibration and per-source tables: `evaluation/{model_dir.name}/report.md`.\n\n"
-        + render_summary_markdown(result, level=3)
+        + render_summary_markdown(result, level=3, groups=True)
     )
     extra = Path(metrics.parent / "challenge.md")
     if extra.is_file():

@@ -268,6 +268,10 @@ def test_render_summary_markdown_for_model_cards():
     md = render_summary_markdown(result_with(["نص"] * 10), level=3)
     assert md.startswith("### Summary\n") and "| system | label | threshold |" in md
     assert "tiny &lt;model&gt; (model)" in md and "llm (predictions)" in md and "<model>" not in md
+    assert "Per group" not in md
+    groups = ["src <b>"] * 5 + ["\u202eother"] * 5
+    md = render_summary_markdown(result_with(["نص"] * 10, groups), level=3, groups=True)
+    assert md.count("#### Per group: ") == 2 and "| src &lt;b&gt; | 5 |" in md and "\u202e" not in md
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

@@ -365,12 +365,29 @@ def _summary_section(doc: _Doc, result: EvaluationResult, *, level: int) -> None
     doc.close_section()
 
 
-def render_summary_markdown(result: EvaluationResult, *, level: int = 2) -> str:
-    """The summary section alone, as Markdown (metrics, intervals, rules, notes): for model cards."""
+def _group_table(groups: Sequence[Mapping[str, Any]]) -> Table:
+    return Table(
+        ["group", "examples", "positives", "flagged", "precision", "recall", "F1", "PR-AUC"],
+        [[g["group"], g["n"], g["support"], g["predicted_positive"], g["precision"], g["recall"], g["f1"],
+          g["average_precision"]] for g in groups],
+        name_columns=(0,),
+        numeric_columns=(1, 2, 3, 4, 5, 6, 7),
+    )
+
+
+def render_summary_markdown(result: EvaluationResult, *, level: int = 2, groups: bool = False) -> str:
+    """The summary section alone, as Markdown (metrics, intervals, rules, notes): for model cards.
+
+    ``groups`` adds the model's metrics per group (per source, for the shipped model's test split).
+    """
     doc = _Doc()
     _summary_section(doc, result, level=level)
     if result.notes:
         doc.bullets(result.notes)
+    for label in result.labels if groups else ():
+        if result.details[label].groups:
+            doc.heading(level + 1, f"Per group: {label}", f"{safe_name(label)}-groups")
+            doc.table(_group_table(result.details[label].groups))
     doc.para(
         f"{result.n_examples:,} examples; dataset sha256 {result.provenance.get('dataset_sha256') or 'n/a'}; "
         f"raqib {result.provenance.get('raqib_version', '?')}."
@@ -539,26 +556,7 @@ def _label_section(doc: _Doc, result: EvaluationResult, label: str, images: Mapp
 
     doc.heading(3, "Per group", f"{key}-groups")
     if d.groups:
-        doc.table(
-            Table(
-                ["group", "examples", "positives", "flagged", "precision", "recall", "F1", "PR-AUC"],
-                [
-                    [
-                        g["group"],
-                        g["n"],
-                        g["support"],
-                        g["predicted_positive"],
-                        g["precision"],
-                        g["recall"],
-                        g["f1"],
-                        g["average_precision"],
-                    ]
-                    for g in d.groups
-                ],
-                name_columns=(0,),
-                numeric_columns=(1, 2, 3, 4, 5, 6, 7),
-            )
-        )
+        doc.table(_group_table(d.groups))
     else:
         doc.para("No group column was given (use --group-column).", css="muted")
     doc.close_section()
