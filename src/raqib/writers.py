@@ -103,25 +103,13 @@ class ResultWriter:
         return f"{type(self).__name__}(path={self.path!r}, count={self.count})"
 
 
-class JsonlWriter(ResultWriter):
-    """One `PostScore.to_dict()` per line, UTF-8, Arabic kept as is (``ensure_ascii=False``)."""
+class _TextStreamWriter(ResultWriter):
+    """A writer over a text stream it may or may not own (stdout is flushed, never closed)."""
 
-    def __init__(self, stream: IO[str], *, path: str, close_stream: bool = True) -> None:
+    def __init__(self, stream: IO[str], *, path: str, close_stream: bool) -> None:
         super().__init__(path)
         self._stream = stream
         self._close_stream = close_stream
-        encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("_", "-")
-        # A terminal or pipe that cannot encode Arabic still gets valid JSON, with \u escapes.
-        self._ensure_ascii = encoding not in ("utf-8", "utf8", "utf-16", "utf-32")
-
-    def write_one(self, score: PostScore) -> None:
-        record = score.to_dict()
-        with _write_errors(self.path):
-            try:
-                self._stream.write(json.dumps(record, ensure_ascii=self._ensure_ascii, default=str) + "\n")
-            except UnicodeEncodeError:  # a lone surrogate in a caller's Post: escape it, keep the record
-                self._stream.write(json.dumps(record, ensure_ascii=True, default=str) + "\n")
-        self.count += 1
 
     def flush(self) -> None:
         with _write_errors(self.path):
@@ -138,12 +126,31 @@ class JsonlWriter(ResultWriter):
                 self._stream.flush()
 
 
+class JsonlWriter(_TextStreamWriter):
+    """One `PostScore.to_dict()` per line, UTF-8, Arabic kept as is (``ensure_ascii=False``)."""
+
+    def __init__(self, stream: IO[str], *, path: str, close_stream: bool = True) -> None:
+        super().__init__(stream, path=path, close_stream=close_stream)
+        encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("_", "-")
+        # A terminal or pipe that cannot encode Arabic still gets valid JSON, with \u escapes.
+        self._ensure_ascii = encoding not in ("utf-8", "utf8", "utf-16", "utf-32")
+
+    def write_one(self, score: PostScore) -> None:
+        record = score.to_dict()
+        with _write_errors(self.path):
+            try:
+                self._stream.write(json.dumps(record, ensure_ascii=self._ensure_ascii, default=str) + "\n")
+            except UnicodeEncodeError:  # a lone surrogate in a caller's Post: escape it, keep the record
+                self._stream.write(json.dumps(record, ensure_ascii=True, default=str) + "\n")
+        self.count += 1
+
+
 def csv_columns(labels: Sequence[str]) -> list[str]:
     """The flat CSV columns for a model's labels: id, channel, date, source, error, flagged, p_<label>..."""
     return ["id", "channel", "date", "source", "error", "flagged", *(f"p_{label}" for label in labels)]
 
 
-class CsvWriter(ResultWriter):
+class CsvWriter(_TextStreamWriter):
     """Flat columns (`csv_columns`): ``flagged`` joins the flagged labels with ``;``; errors leave p_ empty.
 
     Written as UTF-8 without a byte-order mark; spreadsheet users opening it directly may need to choose
@@ -159,10 +166,8 @@ class CsvWriter(ResultWriter):
         close_stream: bool = True,
         header: bool = True,
     ) -> None:
-        super().__init__(path)
+        super().__init__(stream, path=path, close_stream=close_stream)
         self.labels = tuple(labels)
-        self._stream = stream
-        self._close_stream = close_stream
         self._writer = csv.writer(stream)
         if header:  # not when appending to a file that has it (--resume)
             with _write_errors(path):
@@ -185,20 +190,6 @@ class CsvWriter(ResultWriter):
             except UnicodeEncodeError:  # a lone surrogate in a caller's Post: escape it, keep the record
                 self._writer.writerow([_utf8(v) if isinstance(v, str) else v for v in values])
         self.count += 1
-
-    def flush(self) -> None:
-        with _write_errors(self.path):
-            self._stream.flush()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        super().close()
-        with _write_errors(self.path):
-            if self._close_stream:
-                self._stream.close()
-            else:
-                self._stream.flush()
 
 
 class ParquetWriter(ResultWriter):
