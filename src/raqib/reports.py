@@ -237,6 +237,17 @@ def provenance_rows(provenance: Mapping[str, Any]) -> list[list[Any]]:
     return rows
 
 
+def provenance_section(doc: _Doc, provenance: Mapping[str, Any]) -> None:
+    """The "Provenance" section every report opens with: what was scored, by what, with which settings."""
+    doc.open_section("provenance")
+    doc.heading(2, "Provenance", "provenance-heading")
+    doc.table(
+        Table(["item", "value"], name_columns=(1,), name_limit=None, html_id="provenance-table",
+              rows=provenance_rows(provenance))
+    )
+    doc.close_section()
+
+
 def safe_name(text: str) -> str:
     """A label or name as a file-name and HTML-id fragment."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "x"
@@ -408,26 +419,16 @@ def render_evaluation(
         css="note",
     )
 
-    doc.open_section("provenance")
-    doc.heading(2, "Provenance", "provenance-heading")
-    doc.table(
-        Table(
-            ["item", "value"],
-            name_columns=(1,),
-            name_limit=None,
-            html_id="provenance-table",
-            rows=provenance_rows(
-                {
-                    "system": result.name,
-                    "examples": result.n_examples,
-                    "labels": ", ".join(result.labels),
-                    **result.provenance,
-                    "gold_sha256": result.gold_sha256,
-                }
-            ),
-        )
+    provenance_section(
+        doc,
+        {
+            "system": result.name,
+            "examples": result.n_examples,
+            "labels": ", ".join(result.labels),
+            **result.provenance,
+            "gold_sha256": result.gold_sha256,
+        },
     )
-    doc.close_section()
 
     _summary_section(doc, result, level=2)
 

@@ -363,7 +363,7 @@ def render_transparency(
     result: TransparencyResult, *, images: Mapping[str, bytes] | None = None
 ) -> tuple[str, str]:
     """The report as ``(html, markdown)``."""
-    from raqib.reports import Table, _Doc, provenance_rows, safe_name
+    from raqib.reports import Table, _Doc, provenance_section, safe_name
 
     images = dict(images) if images is not None else transparency_images(result)
     t = result.totals
@@ -376,25 +376,15 @@ def render_transparency(
         css="note",
     )
 
-    doc.open_section("provenance")
-    doc.heading(2, "Provenance", "provenance-heading")
-    doc.table(
-        Table(
-            ["item", "value"],
-            name_columns=(1,),
-            name_limit=None,
-            html_id="provenance-table",
-            rows=provenance_rows(
-                {
-                    **result.provenance,
-                    "thresholds": result.thresholds,
-                    "review_share": result.review_share,
-                    "min_posts": result.min_posts,
-                }
-            ),
-        )
+    provenance_section(
+        doc,
+        {
+            **result.provenance,
+            "thresholds": result.thresholds,
+            "review_share": result.review_share,
+            "min_posts": result.min_posts,
+        },
     )
-    doc.close_section()
 
     doc.open_section("summary")
     doc.heading(2, "Summary", "summary-heading")
