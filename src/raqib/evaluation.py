@@ -346,15 +346,7 @@ class EvaluationResult:
                 f"cannot compare {other.name!r} with {self.name!r}: "
                 "they were evaluated on different gold labels"
             )
-        row = SystemMetrics(
-            name=other.name,
-            kind=kind,
-            description=description,
-            metrics=other.metrics,
-            pr_curves={lb: d.pr_curve for lb, d in other.details.items()},
-            threshold_rules=other.threshold_rules,
-        )
-        return _replace(self, comparisons=[*self.comparisons, row])
+        return _with_partial_comparison(self, other, kind=kind, description=description)
 
 
 def _replace(result: EvaluationResult, **changes: Any) -> EvaluationResult:

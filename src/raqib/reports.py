@@ -581,11 +581,18 @@ def write_evaluation_report(result: EvaluationResult, out_dir: str | Path) -> Re
     out.mkdir(parents=True, exist_ok=True)
     images = evaluation_images(result)
     html_doc, md_doc = render_evaluation(result, images=images)
+    return write_report_files(out, images, html_doc, md_doc, "metrics.json", result.to_json())
+
+
+def write_report_files(
+    out: Path, images: Mapping[str, bytes], html_doc: str, md_doc: str, json_name: str, json_doc: str
+) -> ReportFiles:
+    """A report's files in ``out``: the PNGs, ``report.html``, ``report.md`` and its JSON."""
     paths = []
     for name, png in images.items():
         (out / name).write_bytes(png)
         paths.append(out / name)
     (out / "report.html").write_text(html_doc, encoding="utf-8")
     (out / "report.md").write_text(md_doc, encoding="utf-8")
-    (out / "metrics.json").write_text(result.to_json() + "\n", encoding="utf-8")
-    return ReportFiles(out / "report.html", out / "report.md", out / "metrics.json", paths)
+    (out / json_name).write_text(json_doc + "\n", encoding="utf-8")
+    return ReportFiles(out / "report.html", out / "report.md", out / json_name, paths)

@@ -575,17 +575,10 @@ def _channel_table(result: TransparencyResult, channels: Sequence[Mapping[str, A
 
 def write_transparency_report(result: TransparencyResult, out_dir: str | Path) -> ReportFiles:
     """Write ``report.html`` (self-contained), ``report.md`` + PNGs and ``report.json`` into ``out_dir``."""
-    from raqib.reports import ReportFiles
+    from raqib.reports import write_report_files
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images = transparency_images(result)
     html_doc, md_doc = render_transparency(result, images=images)
-    paths = []
-    for name, png in images.items():
-        (out / name).write_bytes(png)
-        paths.append(out / name)
-    (out / "report.html").write_text(html_doc, encoding="utf-8")
-    (out / "report.md").write_text(md_doc, encoding="utf-8")
-    (out / "report.json").write_text(result.to_json() + "\n", encoding="utf-8")
-    return ReportFiles(out / "report.html", out / "report.md", out / "report.json", paths)
+    return write_report_files(out, images, html_doc, md_doc, "report.json", result.to_json())
