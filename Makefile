@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-EXTRAS := test,train,report,parquet
+EXTRAS := test,train,report,parquet,ray
 SRC    := $(shell find src models -type f -not -path '*/__pycache__/*' 2>/dev/null) pyproject.toml
 DEMO_OUT ?= out/demo
 

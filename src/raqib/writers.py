@@ -57,6 +57,8 @@ __all__ = [
     "ResultWriter",
     "Summary",
     "csv_columns",
+    "flat_record",
+    "flat_schema",
     "open_writer",
     "scan_output",
 ]
@@ -192,6 +194,43 @@ class CsvWriter(_TextStreamWriter):
         self.count += 1
 
 
+def flat_schema(pa: Any, labels: Sequence[str]) -> Any:
+    """The Parquet columns of `flat_record`, as a pyarrow schema."""
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("channel", pa.string()),
+            ("date", pa.string()),
+            ("source", pa.string()),
+            ("error", pa.string()),
+            ("flagged", pa.list_(pa.string())),
+            *((f"p_{label}", pa.float64()) for label in labels),
+            ("n_windows", pa.int32()),
+            ("normaliser_version", pa.string()),
+            ("meta", pa.string()),
+        ]
+    )
+
+
+def flat_record(score: PostScore, labels: Sequence[str]) -> dict[str, Any]:
+    """One result as a flat row (`flat_schema`): a Parquet row, or a row of a Ray dataset."""
+    record: dict[str, Any] = {
+        "id": _utf8(score.post_id),
+        "channel": _utf8(score.channel),
+        "date": _utf8(score.date),
+        "source": _utf8(score.source),
+        "error": _utf8(score.error),
+        "flagged": list(score.flagged),
+    }
+    for label in labels:
+        record[f"p_{label}"] = _float_or_none(score.probabilities.get(label))
+    record["n_windows"] = score.n_windows
+    record["normaliser_version"] = score.normaliser_version
+    meta = json.dumps(dict(score.meta), ensure_ascii=False, default=str) if score.meta else None
+    record["meta"] = _utf8(meta)
+    return record
+
+
 class ParquetWriter(ResultWriter):
     """A Parquet file written in row groups of ``row_group_size`` rows, so memory stays bounded.
 
@@ -207,38 +246,14 @@ class ParquetWriter(ResultWriter):
         self.labels = tuple(labels)
         self.row_group_size = row_group_size
         self._pa = pa
-        self.schema = pa.schema(
-            [
-                ("id", pa.string()),
-                ("channel", pa.string()),
-                ("date", pa.string()),
-                ("source", pa.string()),
-                ("error", pa.string()),
-                ("flagged", pa.list_(pa.string())),
-                *((f"p_{label}", pa.float64()) for label in self.labels),
-                ("n_windows", pa.int32()),
-                ("normaliser_version", pa.string()),
-                ("meta", pa.string()),
-            ]
-        )
+        self.schema = flat_schema(pa, self.labels)
         self._columns: dict[str, list[Any]] = {name: [] for name in self.schema.names}
         self._writer = pq.ParquetWriter(path, self.schema)
 
     def write_one(self, score: PostScore) -> None:
         c = self._columns
-        c["id"].append(_utf8(score.post_id))
-        c["channel"].append(_utf8(score.channel))
-        c["date"].append(_utf8(score.date))
-        c["source"].append(_utf8(score.source))
-        c["error"].append(_utf8(score.error))
-        c["flagged"].append(list(score.flagged))
-        for label in self.labels:
-            c[f"p_{label}"].append(_float_or_none(score.probabilities.get(label)))
-        c["n_windows"].append(score.n_windows)
-        c["normaliser_version"].append(score.normaliser_version)
-        c["meta"].append(
-            _utf8(json.dumps(dict(score.meta), ensure_ascii=False, default=str)) if score.meta else None
-        )
+        for name, value in flat_record(score, self.labels).items():
+            c[name].append(value)
         self.count += 1
         if len(c["id"]) >= self.row_group_size:
             self._write_group()

@@ -98,6 +98,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-progress", action="store_true", help="no progress bar (it is shown only on a terminal)"
     )
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: a pool of classifier actors on Ray Data, on the cluster RAY_ADDRESS "
+        'names or a local one (pip install "raqib[ray]"); same output either way (default: %(default)s)',
+    )
+    p.add_argument(
+        "--workers", type=positive_int, default=2, metavar="N",
+        help="--engine ray: classifier actors, one CPU each (default: %(default)s)",
+    )
     p.set_defaults(run=run)
 
 
@@ -226,6 +237,8 @@ def run(args: argparse.Namespace) -> int:
     resume = getattr(args, "resume", False)
     if resume:
         _check_resumable(args.output)
+    if getattr(args, "engine", "local") == "ray":
+        return _run_on_ray(args)
     # The input is opened (and a CSV header checked) before the model loads, so mistakes fail fast.
     with read_posts(
         args.input,
@@ -269,6 +282,41 @@ def run(args: argparse.Namespace) -> int:
         looked_up = cache["hits"] + cache["misses"]
         print(f"  duplicates scored once: {cache['hits']:,} of {looked_up:,} posts "
               f"({100.0 * cache['hits'] / looked_up:.1f}% cache hits)", file=sys.stderr)
+    if args.strict and summary.errors:
+        print(f"raqib: error: {summary.errors} record(s) could not be scored (--strict)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_on_ray(args: argparse.Namespace) -> int:
+    """`raqib score --engine ray`: read, score on a pool of Ray actors, write here in input order."""
+    from raqib import distributed
+    from raqib import model_dir as md
+    from raqib.errors import RaqibError
+    from raqib.readers import ReadStats
+    from raqib.writers import Summary
+
+    if args.resume:
+        raise RaqibError("--resume works with --engine local only; rerun without --resume to start afresh")
+    if args.input == "-":
+        raise RaqibError("--engine ray reads a file (its records are spread over the cluster), not stdin")
+    ray = distributed._ray()
+    _, cfg = md.read_config(md.resolve(args.model))
+    thresholds = resolve_thresholds(args.threshold, cfg.labels)
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    stats = ReadStats()
+    summary = Summary(cfg.labels)
+    with _Progress(stats, enabled=not args.no_progress) as progress:
+        written = distributed.score_file(
+            args.input, args.output, args.model, workers=args.workers, batch_size=args.batch_size,
+            thresholds=thresholds, summary=summary, on_result=progress.tick,
+            read_options={"format": args.format, "text_column": args.text_column, "id_column": args.id_column,
+                          "channel": args.channel},
+        )
+    print(f"raqib score: {args.input} -> {args.output} (Ray, {args.workers} workers, {written:,} records)",
+          file=sys.stderr)
+    print(summary.format_table(), file=sys.stderr)
     if args.strict and summary.errors:
         print(f"raqib: error: {summary.errors} record(s) could not be scored (--strict)", file=sys.stderr)
         return 1
