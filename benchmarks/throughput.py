@@ -11,6 +11,10 @@ distinct posts, each reposted by a Zipf-like law, as forwards spread on Telegram
   fastest   raqib `score_batch` with the dtype it picks itself (bf16 on CPUs with AVX-512 bf16),
   reposts   the fastest path on the repost-heavy dump, duplicate cache off (the baseline for the next line),
   dedup     the fastest path on the repost-heavy dump with duplicate-aware scoring on,
+  ray       `raqib.distributed` on a local Ray cluster: the dump as a JSON Lines file read into a Ray dataset,
+            scored by 2 classifier actors of 1 thread each, results collected in order on the driver; its time
+            includes starting the actors and loading the model in each (the other paths load theirs untimed),
+            its peak memory is the sum over the driver, the raylet and the workers,
 each in its own subprocess (peak memory per path), the paths interleaved and repeated ``--repeats`` times
 (the median run is reported). Prints posts/s, tokens/s, peak RSS, the share of the dtype's compute ceiling
 on the development machine, and decision agreement with fp32; the last line is
@@ -38,7 +42,7 @@ PEAK_GFLOPS = {"torch.float32": 218.0, "torch.bfloat16": 446.0}
 """Matrix-product peak of the development machine (2 cores, AVX-512 bf16), measured before the code existed
 (shared/FACTS.md): the ceiling a path is compared with. On other machines the share is indicative only."""
 
-PATHS = ("pipeline", "fp32", "fastest", "reposts", "dedup")
+PATHS = ("pipeline", "fp32", "fastest", "reposts", "dedup", "ray")
 
 
 def build_workload(data_dir: Path, n: int, seed: int = 0) -> list[str]:
@@ -72,6 +76,8 @@ def run_path(path: str, model: str, work: Path, batch_size: int) -> None:
     from raqib.classifier import Classifier
     from raqib.normalise import normalise
 
+    if path == "ray":
+        return run_ray(model, work, batch_size)
     dump = "dump_reposts.json" if path in ("reposts", "dedup") else "dump.json"
     texts = json.loads((work / dump).read_text(encoding="utf-8"))
     clf = Classifier.from_dir(model, device="cpu", dtype="float32" if path in ("pipeline", "fp32") else "auto",
@@ -110,6 +116,51 @@ def run_path(path: str, model: str, work: Path, batch_size: int) -> None:
     }))
 
 
+def run_ray(model: str, work: Path, batch_size: int, workers: int = 2) -> None:
+    """The Ray Data path, in this (fresh) process: a local cluster, ``workers`` actors of one thread each."""
+    import threading
+
+    import psutil
+    import ray
+
+    from raqib import distributed as rd
+    from raqib import model_dir as md
+
+    _, cfg = md.read_config(md.resolve(model))
+    labels, thresholds = cfg.labels, cfg.thresholds
+    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:  # RSS of this process and everything it started (raylet, workers), every 0.2 s
+        me = psutil.Process()
+        while not done.wait(0.2):
+            total = 0
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak[0] = max(peak[0], total / 2**20)
+
+    threading.Thread(target=sample, daemon=True).start()
+    start = time.perf_counter()
+    ds = rd.score_dataset(rd.read_dataset(work / "dump.jsonl"), model, workers=workers, batch_size=batch_size)
+    rows = [r for b in ds.iter_batches(batch_size=None, batch_format="pyarrow") for r in b.to_pylist()]
+    seconds = time.perf_counter() - start
+    done.set()
+    ray.shutdown()
+    assert [r["row"] for r in rows] == list(range(len(rows))), "rows out of order"
+    probs = [{lb: r[f"p_{lb}"] for lb in labels} for r in rows]
+    fastest = json.loads((work / "fastest.json").read_text())
+    (work / "ray.json").write_text(json.dumps({
+        "path": "ray", "seconds": seconds, "posts": len(rows), "tokens": fastest["tokens"],
+        "gflop": fastest["gflop"], "peak_rss_mb": peak[0], "threads": f"{workers}x1",
+        "dtype": fastest["dtype"], "cache": None, "probs": probs,
+        "flagged": [[lb for lb in labels if p[lb] >= thresholds[lb]] for p in probs],
+    }))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--posts", type=int, default=5000)
@@ -128,6 +179,9 @@ def main() -> int:
     reposts = repost_workload(build_workload(args.data_dir, args.posts // 5, seed=2), args.posts)
     (args.work / "dump.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
     (args.work / "dump_reposts.json").write_text(json.dumps(reposts, ensure_ascii=False), encoding="utf-8")
+    with open(args.work / "dump.jsonl", "w", encoding="utf-8") as fh:
+        for i, text in enumerate(texts):
+            fh.write(json.dumps({"id": str(i), "text": text}, ensure_ascii=False) + "\n")
     lengths = sorted(len(t) for t in texts)
     print(f"workload: {len(texts)} posts, characters p50 {lengths[len(lengths) // 2]}, "
           f"p90 {lengths[int(len(lengths) * 0.9)]}, max {lengths[-1]}; repost-heavy dump: {len(reposts)} posts, "
@@ -161,10 +215,12 @@ def main() -> int:
     print(f"  pipeline {agreement('pipeline', 'fp32')}  (the pipeline truncates long posts; raqib scores every window)")
     print(f"  fastest  {agreement('fastest', 'fp32')}")
     print(f"  dedup    {agreement('dedup', 'reposts')}")
+    print(f"  ray      {agreement('ray', 'fastest')}")
     cache = stats["dedup"]["cache"]
     print(f"duplicate cache: hit rate {cache['hits'] / max(1, cache['hits'] + cache['misses']):.1%}; "
           f"dedup/reposts = {rate('dedup') / rate('reposts'):.2f}x on the repost-heavy dump")
-    print(f"fp32/pipeline = {rate('fp32') / rate('pipeline'):.2f}x; fastest/fp32 = {rate('fastest') / rate('fp32'):.2f}x")
+    print(f"fp32/pipeline = {rate('fp32') / rate('pipeline'):.2f}x; "
+          f"fastest/fp32 = {rate('fastest') / rate('fp32'):.2f}x; ray/fastest = {rate('ray') / rate('fastest'):.2f}x (2 actors, actor start-up included)")
     print(f"ratio_vs_pipeline={rate('fastest') / rate('pipeline'):.2f} fastest_posts_per_s={rate('fastest'):.1f}")
     return 0
 

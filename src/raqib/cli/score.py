@@ -31,6 +31,7 @@ EPILOG = """examples:
   raqib score posts.jsonl -o scores.parquet --threshold violent_call=0.7 --threshold propaganda=0.6
   raqib score posts.txt --threshold 0.8 | jq -c 'select(.flagged != [])'
   cat posts.jsonl | raqib score - -o scores.jsonl --strict
+  RAY_ADDRESS=ray://head:10001 raqib score dump.parquet --engine ray --workers 16 -o scores.parquet
 
 input formats (--format auto picks by extension):
   .json             Telegram Desktop "Machine-readable JSON" export (result.json); service messages and
@@ -40,6 +41,8 @@ input formats (--format auto picks by extension):
   .csv, .tsv        a header row and a text column (--text-column); id, channel and date columns
                     are used when present
   .txt              one post per line; the line number is the id
+  .parquet          (--engine ray only) a file or folder of them, read in parallel by Ray: a text column
+                    (--text-column), optional id, channel and date columns; the row number is the default id
 
 output (-o, by extension): .jsonl one record per post (default: JSON Lines on stdout), .csv flat columns
 (id, channel, date, source, error, flagged, p_<label>...), .parquet (needs pip install "raqib[parquet]").
