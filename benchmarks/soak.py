@@ -59,7 +59,7 @@ def build_model(workdir: Path) -> Path:
 
 
 def write_posts(path: Path, n: int, bad_rate: float, seed: int = 0, distinct: int = 0) -> int:
-    """N lines of JSON Lines posts (drawn from ``distinct`` texts when > 0); returns the number of bad ones."""
+    """N lines of JSON Lines posts (drawn from ``distinct`` texts when > 0); returns the bad count."""
     rng = random.Random(seed)
     texts = [_text(rng) for _ in range(distinct)]
     bad = 0

@@ -317,3 +317,23 @@ def test_cli_score_reports_duplicates_scored_once(tiny_model_dir, tmp_path, caps
     assert main(["score", str(src), "-o", str(out), "--model", str(tiny_model_dir), "--no-progress"]) == 0
     assert len(out.read_text(encoding="utf-8").splitlines()) == 10
     assert "duplicates scored once: 8 of 10 posts (80.0% cache hits)" in capsys.readouterr().err
+
+
+def test_classifier_dtype_can_be_forced_and_unknown_ones_are_refused(tiny_model_dir: Path):
+    import torch
+
+    from raqib.classifier import Classifier
+
+    assert next(Classifier.from_dir(tiny_model_dir, device="cpu", dtype="bfloat16").model.parameters()).dtype \
+        == torch.bfloat16
+    with pytest.raises(ValueError, match="unknown dtype 'int8'"):
+        Classifier.from_dir(tiny_model_dir, device="cpu", dtype="int8")  # type: ignore[arg-type]
+
+
+def test_cpu_threads_follow_the_process_affinity(monkeypatch: pytest.MonkeyPatch):
+    import os
+
+    from raqib.devices import cpu_threads
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    assert cpu_threads() == 3

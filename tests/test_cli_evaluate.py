@@ -46,7 +46,7 @@ class FakeClassifier:
 def fake_load(monkeypatch):
     loaded = []
 
-    def load(name_or_path=None, *, device="auto", thresholds=None):
+    def load(name_or_path=None, *, device="auto", dtype="auto", thresholds=None):
         loaded.append((name_or_path, device))
         return FakeClassifier()
 

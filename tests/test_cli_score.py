@@ -99,9 +99,11 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeClassifier:
     clf.load_calls = []
 
     def load(
-        name_or_path: str | None = None, *, device: str = "auto", thresholds: Any = None
+        name_or_path: str | None = None, *, device: str = "auto", dtype: str = "auto", thresholds: Any = None
     ) -> FakeClassifier:
         clf.load_calls.append({"name_or_path": name_or_path, "device": device, "thresholds": thresholds})
+        if dtype != "auto":
+            clf.load_calls[-1]["dtype"] = dtype
         return clf
 
     monkeypatch.setattr(raqib, "load", load)
@@ -216,9 +218,11 @@ def test_cli_score_sample_channel(tmp_path: Path, fake: FakeClassifier):
 def test_cli_score_options_reach_the_model(tmp_path: Path, fake: FakeClassifier):
     src = _jsonl(tmp_path / "posts.jsonl", MIXED[:2])
     out = tmp_path / "scores.jsonl"
-    argv = ["score", str(src), "-o", str(out), "--model", "models/x", "--device", "cpu", "--batch-size", "4"]
+    argv = ["score", str(src), "-o", str(out), "--model", "models/x", "--device", "cpu", "--batch-size", "4",
+            "--dtype", "float32"]
     assert main(argv) == 0
-    assert fake.load_calls[-1] == {"name_or_path": "models/x", "device": "cpu", "thresholds": None}
+    assert fake.load_calls[-1] == {"name_or_path": "models/x", "device": "cpu", "thresholds": None,
+                                   "dtype": "float32"}
     assert fake.stream_calls[-1]["batch_size"] == 4
 
 

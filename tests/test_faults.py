@@ -47,7 +47,7 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
     loaded: list[Any] = []
 
-    def load(name_or_path: str | None = None, *, device: str = "auto", thresholds: Any = None) -> Any:
+    def load(name_or_path: str | None = None, *, device: str = "auto", dtype: str = "auto", thresholds: Any = None) -> Any:
         clf = Classifier.from_dir(name_or_path, device="cpu", dtype="float32", thresholds=thresholds)
         loaded.append(clf)
         return clf

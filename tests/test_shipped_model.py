@@ -114,3 +114,28 @@ def test_shipped_model_cli_scores_and_reports_the_sample(tmp_path, capsys):
     assert all(r["error"] is None for r in records)
     assert main(["report", str(out), "--report", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "report.html").is_file()
+
+
+def test_shipped_model_bf16_path_agrees_with_float32_on_hard_texts(shipped_classifier):
+    """The fast path (bf16 on CPUs that compute it) keeps ≥ 99.5% of fp32's decisions on the posts near the
+    boundary: the committed challenge texts and the sample channel. Measured: 550 of 551, max |Δp| 0.041."""
+    import numpy as np
+    import torch
+
+    from raqib.classifier import Classifier
+
+    if next(shipped_classifier.model.parameters()).dtype != torch.bfloat16:
+        pytest.skip("this CPU has no native bf16: the default path is fp32 itself")
+    challenge = Path(__file__).resolve().parent.parent / "evaluation" / "challenge"
+    texts = [json.loads(line)["text"] for f in sorted(challenge.glob("*.jsonl"))
+             for line in f.read_text(encoding="utf-8").splitlines()]
+    texts += [p.text for p in _sample_posts()]
+    fp32 = Classifier.from_dir(md.DEFAULT_MODEL, device="cpu", dtype="float32", cache_size=0)
+    bf16 = Classifier.from_dir(md.DEFAULT_MODEL, device="cpu", cache_size=0)
+    ref, fast = fp32.score_batch(texts), bf16.score_batch(texts)
+    same = np.mean([a.flagged == b.flagged for a, b in zip(ref, fast, strict=True)])
+    dp = np.array([abs(a.probabilities[lb] - b.probabilities[lb]) for a, b in zip(ref, fast, strict=True)
+                   for lb in a.probabilities])
+    assert len(texts) > 500
+    assert same >= 0.995
+    assert np.quantile(dp, 0.99) <= 0.02 and dp.max() <= 0.1

@@ -48,6 +48,7 @@ def load(
     name_or_path: str | None = None,
     *,
     device: str = "auto",
+    dtype: str = "auto",
     thresholds: dict[str, float] | None = None,
 ) -> Classifier:
     """Load a model directory (or a bundled model by name) as a ready `Classifier`.
@@ -56,6 +57,8 @@ def load(
         name_or_path: a directory, or the name of a model in ``$RAQIB_MODELS_DIR`` or among the bundled
             models. ``None`` loads the default bundled model. Never downloads anything.
         device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        dtype: ``"auto"`` (bf16 on CPUs that compute it natively, fp16 on CUDA, else fp32), or force
+            ``"float32"``, ``"bfloat16"`` or ``"float16"``.
         thresholds: per-label decision thresholds that replace the model's own (logged).
 
     Raises:
@@ -65,7 +68,7 @@ def load(
     """
     from raqib.classifier import Classifier
 
-    return Classifier.from_dir(name_or_path, device=device, thresholds=thresholds)
+    return Classifier.from_dir(name_or_path, device=device, dtype=dtype, thresholds=thresholds)  # type: ignore[arg-type]
 
 
 def __getattr__(name: str) -> Any:  # PEP 562: keep `import raqib` free of torch

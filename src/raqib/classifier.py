@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from raqib import model_dir as md
-from raqib.devices import Dtype, quiet_transformers, resolve_device, resolve_dtype
+from raqib.devices import Dtype, cpu_threads, quiet_transformers, resolve_device, resolve_dtype
 from raqib.errors import IncompatibleModelError, InvalidModelDirError
 from raqib.normalise import SUPPORTED_VERSIONS, normalise, normalise_with_offsets
 from raqib.posts import BadRecord, Post
@@ -137,9 +137,13 @@ class Classifier:
                     apply_lora(model, compact_state, cfg.adapter)
                 tok_dir = path if (path / "tokenizer.json").is_file() else base
                 tokenizer = AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
+        import torch
+
         dev = resolve_device(device)
         model.to(device=dev, dtype=resolve_dtype(dtype, dev))
         model.eval()
+        if dev == "cpu" and torch.get_num_threads() > cpu_threads():
+            torch.set_num_threads(cpu_threads())
         clf = cls(model, tokenizer, cfg, name=path.name, hf_config=hf_config, compact_state=compact_state,
                   cache_size=cache_size)
         if thresholds:

@@ -86,7 +86,9 @@ def read_dataset(
         reader.stats.posts,
         reader.stats.bad_records,
     )
-    return ray.data.from_arrow_refs(refs)
+    ds = ray.data.from_arrow_refs(refs)
+    ds.context.execution_options.preserve_order = True
+    return ds
 
 
 def score_dataset(
@@ -98,6 +100,7 @@ def score_dataset(
     batch_size: int = 32,
     thresholds: Mapping[str, float] | None = None,
     device: str = "cpu",
+    dtype: str = "auto",
 ) -> ray.data.Dataset:
     """Score a dataset of input records on ``workers`` classifier actors, into `writers.flat_record` rows.
 
@@ -105,14 +108,15 @@ def score_dataset(
     actor loads it once and uses ``cpus_per_worker`` threads. The result keeps the input order (Ray Data's
     ``preserve_order`` is switched on) and carries the input's ``row`` number.
     """
-    ray = _ray()
-    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    _ray()
+    ds.context.execution_options.preserve_order = True  # each dataset carries its own copy of the context
     return ds.map_batches(
         _Scorer,
         fn_constructor_kwargs={
             "model": None if model is None else str(model),
             "thresholds": dict(thresholds or {}),
             "device": device,
+            "dtype": dtype,
             "threads": max(1, int(cpus_per_worker)),
             "batch_size": batch_size,
         },
@@ -131,6 +135,7 @@ def score_file(
     workers: int = 2,
     batch_size: int = 32,
     thresholds: Mapping[str, float] | None = None,
+    dtype: str = "auto",
     summary: Summary | None = None,
     read_options: Mapping[str, Any] | None = None,
     on_result: Any = None,
@@ -149,7 +154,9 @@ def score_file(
     _, cfg = md.read_config(md.resolve(model))
     limits = {**cfg.thresholds, **(thresholds or {})}
     ds = read_dataset(input, **dict(read_options or {}))
-    scored = score_dataset(ds, model, workers=workers, batch_size=batch_size, thresholds=thresholds)
+    scored = score_dataset(
+        ds, model, workers=workers, batch_size=batch_size, thresholds=thresholds, dtype=dtype
+    )
     expected = 0
     with open_writer(output, labels=cfg.labels) as writer:
         for batch in scored.iter_batches(batch_size=None, batch_format="pyarrow"):
@@ -193,14 +200,15 @@ class _Scorer:
     """A Ray actor holding one classifier: input-record batches in, result rows out."""
 
     def __init__(
-        self, model: str | None, thresholds: dict[str, float], device: str, threads: int, batch_size: int
+        self, model: str | None, thresholds: dict[str, float], device: str, dtype: str, threads: int,
+        batch_size: int,
     ) -> None:
         import torch
 
         import raqib
 
         torch.set_num_threads(threads)
-        self.clf = raqib.load(model, device=device)
+        self.clf = raqib.load(model, device=device, dtype=dtype)
         self.thresholds = thresholds or None
         self.batch_size = batch_size
 
@@ -288,7 +296,7 @@ def _read_parquet(
         raise RaqibError(f"{path}: no column {id_column!r} (columns: {', '.join(columns)}); use --id-column")
     id_col = id_column or ("id" if "id" in columns else None)
     keep = [c for c in (text_column, id_col, "channel", "date") if c is not None and c in columns]
-    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    ds.context.execution_options.preserve_order = True  # row numbers follow the files' order
     numbered = _number_rows(ds.select_columns(list(dict.fromkeys(keep))))
 
     def to_records(batch: Any) -> Any:
@@ -313,7 +321,9 @@ def _read_parquet(
             )
         return pa.Table.from_pylist(out, schema=_input_schema(pa))
 
-    return numbered.map_batches(to_records, batch_format="pyarrow")
+    records = numbered.map_batches(to_records, batch_format="pyarrow")
+    records.context.execution_options.preserve_order = True
+    return records
 
 
 def _number_rows(ds: ray.data.Dataset) -> ray.data.Dataset:

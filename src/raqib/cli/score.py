@@ -117,6 +117,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """The options `score` and `stream` share: which model, where it runs, how it decides."""
+    from raqib.devices import DTYPES
+
     p.add_argument(
         "--model",
         metavar="NAME_OR_DIR",
@@ -140,6 +142,13 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--device", type=device_name, default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)"
+    )
+    p.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="auto",
+        help="precision: auto picks bf16 on CPUs that compute it natively, fp16 on CUDA, else fp32 "
+        "(default: %(default)s)",
     )
     p.add_argument(
         "--strict", action="store_true", help="exit with status 1 if any record could not be scored"
@@ -225,7 +234,7 @@ def load_classifier(args: argparse.Namespace) -> tuple[Any, dict[str, float] | N
     import raqib
 
     start = time.perf_counter()
-    clf = raqib.load(args.model, device=args.device)
+    clf = raqib.load(args.model, device=args.device, dtype=getattr(args, "dtype", "auto"))
     log.info("loaded model %s in %.1f s", getattr(clf, "name", args.model), time.perf_counter() - start)
     return clf, resolve_thresholds(args.threshold, clf.labels)
 
@@ -313,7 +322,7 @@ def _run_on_ray(args: argparse.Namespace) -> int:
     with _Progress(stats, enabled=not args.no_progress) as progress:
         written = distributed.score_file(
             args.input, args.output, args.model, workers=args.workers, batch_size=args.batch_size,
-            thresholds=thresholds, summary=summary, on_result=progress.tick,
+            thresholds=thresholds, dtype=args.dtype, summary=summary, on_result=progress.tick,
             read_options={"format": args.format, "text_column": args.text_column, "id_column": args.id_column,
                           "channel": args.channel},
         )
