@@ -90,6 +90,16 @@ def test_find_thresholds_min_precision_maximises_recall_under_the_floor():
     assert c.recall == pytest.approx(max(t["recall"] for t in admissible))
 
 
+def test_find_thresholds_min_precision_per_label():
+    """One floor per label: the one named gets max recall under its floor, the other max F1."""
+    probs, gold = toy()
+    per_label = find_thresholds(probs, gold, min_precision={"propaganda": 0.9})
+    assert per_label["propaganda"] == find_thresholds(probs, gold, min_precision=0.9)["propaganda"]
+    assert per_label["violent_call"] == find_thresholds(probs, gold)["violent_call"]
+    with pytest.raises(ValueError, match="names 'violence'"):
+        find_thresholds(probs, gold, min_precision={"violence": 0.9})
+
+
 def test_find_thresholds_min_precision_falls_back_to_max_f1_and_says_so():
     probs = {"violent_call": [0.1, 0.2, 0.3, 0.6, 0.9]}
     gold = {"violent_call": [1, 0, 1, 0, 0]}

@@ -26,7 +26,8 @@ def test_training_writes_a_complete_compact_model_dir(tmp_path):
            {"text": "اعتقلت قوات الامن خلية تابعة لتنظيم داعش", "violent_call": 0, "propaganda": 0}]
     rows = (pos + neg) * 6
     cfg = TrainingConfig(base_model=str(base), epochs=1, batch_size=8, max_length=16, inference_max_length=16,
-                         window_stride=4, lora_r=2, bf16=False, positive_oversample=1)
+                         window_stride=4, lora_r=2, bf16=False, positive_oversample=1,
+                         min_precision={"propaganda": 0.9})
     clf = train(rows, rows, tmp_path / "model", cfg, progress=False)
     out = tmp_path / "model"
     config = json.loads((out / "config.json").read_text())["raqib"]
@@ -37,6 +38,8 @@ def test_training_writes_a_complete_compact_model_dir(tmp_path):
     assert weights and all(".lora_" in k or k.startswith(("classifier.", "bert.pooler.")) for k in weights)
     record = json.loads((out / "training.json").read_text())
     assert record["steps"] == record["planned_steps"] == 3
+    assert "precision >= 0.9" in record["thresholds"]["propaganda"]["rule"]  # its floor, met or fallen back from
+    assert record["thresholds"]["violent_call"]["rule"].startswith("max F1")
     loaded = Classifier.from_dir(out, device="cpu", dtype="float32", cache_size=0)
     texts = [r["text"] for r in rows[:4]]
     a = [r.probabilities for r in loaded.score_batch(texts)]

@@ -65,7 +65,7 @@ def find_thresholds(
     probabilities: Mapping[str, Sequence[float]],
     gold: Mapping[str, Sequence[int]],
     *,
-    min_precision: float | None = None,
+    min_precision: float | Mapping[str, float | None] | None = None,
 ) -> dict[str, ThresholdChoice]:
     """Choose a threshold per label on a validation set (never the test set), and say how.
 
@@ -78,7 +78,9 @@ def find_thresholds(
         gold: per label, the 0/1 truth for each example (same order).
         min_precision: if given, pick the threshold with the highest recall among those whose precision is at
             least this; when none reaches it, fall back to the max-F1 threshold and say so in ``rule``.
-            Without it, pick the threshold with the highest F1.
+            Without it, pick the threshold with the highest F1. A mapping gives each label its own floor
+            (a label it does not name gets max F1): the labels' costs differ, e.g. a recall bar for one
+            and a false-positive bar for the other.
 
     Returns:
         ``{label: ThresholdChoice}`` in the order of ``probabilities``. Ties go to the higher threshold (fewer
@@ -93,11 +95,19 @@ def find_thresholds(
     import numpy as np
     from sklearn.metrics import precision_recall_curve
 
-    if min_precision is not None and not 0.0 < min_precision <= 1.0:
-        raise ValueError(f"min_precision must be in (0, 1], got {min_precision!r}")
+    if isinstance(min_precision, Mapping):
+        floors = dict(min_precision)
+    else:
+        floors = dict.fromkeys(probabilities, min_precision)
+    for label, floor in floors.items():
+        if label not in probabilities:
+            raise ValueError(f"min_precision names {label!r}, which has no probabilities ({list(probabilities)})")
+        if floor is not None and not 0.0 < floor <= 1.0:
+            raise ValueError(f"min_precision must be in (0, 1], got {floor!r}")
     _check_same_labels(probabilities, gold)
     choices: dict[str, ThresholdChoice] = {}
     for label in probabilities:
+        floor = floors.get(label)
         scores = np.asarray(probabilities[label], dtype=float)
         truth = _as_binary(gold[label], label)
         if len(scores) != len(truth):
@@ -126,20 +136,20 @@ def find_thresholds(
             {"threshold": float(t), "precision": float(p), "recall": float(r), "f1": float(f)}
             for t, p, r, f in zip(cut, precision, recall, f1, strict=True)
         ]
-        if min_precision is None:
+        if floor is None:
             best, rule = _argmax_last(f1), "max F1 on validation"
         else:
-            ok = precision >= min_precision
+            ok = precision >= floor
             if ok.any():
                 # highest recall among admissible; then highest precision; then highest threshold
                 top = ok & (recall == recall[ok].max())
                 top &= precision == precision[top].max()
                 best = int(np.flatnonzero(top)[-1])
-                rule = f"max recall with precision >= {min_precision:g} on validation"
+                rule = f"max recall with precision >= {floor:g} on validation"
             else:
                 best = _argmax_last(f1)
                 rule = (
-                    f"max F1 on validation (fallback: no threshold reaches precision >= {min_precision:g}; "
+                    f"max F1 on validation (fallback: no threshold reaches precision >= {floor:g}; "
                     f"best precision is {float(precision.max()):.3f})"
                 )
                 log.warning("label %r: %s", label, rule)

@@ -52,8 +52,9 @@ class TrainingConfig:
     lora_dropout: float = 0.05
     positive_oversample: int = 2
     """Each positive example appears this many times per epoch (the positives are a few percent)."""
-    min_precision: float | None = None
-    """Threshold rule: None = best F1 on validation; a value = best recall with at least this precision."""
+    min_precision: float | dict[str, float] | None = None
+    """Threshold rule: None = best F1 on validation; a value = best recall with at least this precision;
+    a mapping = a floor per label (labels it does not name get best F1)."""
     max_minutes: float | None = None
     """Stop training after this many minutes (the schedule is planned for the full run)."""
     seed: int = 0

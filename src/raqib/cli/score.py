@@ -173,7 +173,9 @@ def parse_threshold(value: str) -> Threshold:
     return (label if sep else None), threshold
 
 
-def resolve_thresholds(specs: Sequence[Threshold] | None, labels: Sequence[str]) -> dict[str, float] | None:
+def resolve_thresholds(
+    specs: Sequence[Threshold] | None, labels: Sequence[str], *, option: str = "--threshold"
+) -> dict[str, float] | None:
     """Per-label thresholds from ``--threshold`` values: a bare value sets every label, LABEL=VALUE wins.
 
     Raises:
@@ -194,7 +196,7 @@ def resolve_thresholds(specs: Sequence[Threshold] | None, labels: Sequence[str])
             close = difflib.get_close_matches(label, labels, n=1)
             hint = f"; did you mean {close[0]}={value:g}?" if close else ""
             raise RaqibError(
-                f"--threshold: unknown label {label!r}; the model's labels are {', '.join(labels)}{hint}"
+                f"{option}: unknown label {label!r}; the model's labels are {', '.join(labels)}{hint}"
             )
         out[label] = value
     return out

@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from raqib.cli.score import parse_threshold, resolve_thresholds
+
 log = logging.getLogger("raqib")
 
 EPILOG = """examples:
@@ -43,8 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-minutes", type=float, help="stop training after this many minutes")
     p.add_argument("--max-length", type=int, default=96, help="training tokens per post (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=32, help="(default: %(default)s)")
-    p.add_argument("--min-precision", type=float,
-                   help="threshold rule: best recall at this validation precision (default: best F1)")
+    p.add_argument("--min-precision", action="append", type=parse_threshold, metavar="[LABEL=]VALUE",
+                   help="threshold rule: best validation recall at this precision or more, for LABEL or "
+                   "(bare VALUE) every label; repeatable (default: best F1)")
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     p.set_defaults(run=run)
 
@@ -93,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
         recipes.write_splits(rows, args.splits_out)
     cfg = TrainingConfig(
         base_model=args.base_model, epochs=args.epochs, max_minutes=args.max_minutes, max_length=args.max_length,
-        batch_size=args.batch_size, min_precision=args.min_precision, seed=args.seed,
+        batch_size=args.batch_size, seed=args.seed,
+        min_precision=resolve_thresholds(args.min_precision, LABELS, option="--min-precision"),
     )
     clf = train(splits["train"], splits["validation"], args.output, cfg)
     record_path = args.output / "training.json"
