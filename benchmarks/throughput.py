@@ -143,11 +143,23 @@ def run_ray(model: str, work: Path, batch_size: int, workers: int = 2) -> None:
                     pass
             peak[0] = max(peak[0], total / 2**20)
 
+    ready_dir = work / "ray_ready"
+    ready_dir.mkdir(exist_ok=True)
+    for stale in ready_dir.iterdir():
+        stale.unlink()
+
+    class TimedScorer(rd._Scorer):  # the library's actor, noting when its model is loaded (benchmark only)
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            (ready_dir / str(os.getpid())).write_text(repr(time.time()))
+
+    rd._Scorer = TimedScorer
     threading.Thread(target=sample, daemon=True).start()
-    start = time.perf_counter()
+    start, wall_start = time.perf_counter(), time.time()
     ds = rd.score_dataset(rd.read_dataset(work / "dump.jsonl"), model, workers=workers, batch_size=batch_size)
     rows = [r for b in ds.iter_batches(batch_size=None, batch_format="pyarrow") for r in b.to_pylist()]
     seconds = time.perf_counter() - start
+    ready = sorted(float(f.read_text()) - wall_start for f in ready_dir.iterdir())
     done.set()
     ray.shutdown()
     assert [r["row"] for r in rows] == list(range(len(rows))), "rows out of order"
@@ -156,7 +168,7 @@ def run_ray(model: str, work: Path, batch_size: int, workers: int = 2) -> None:
     (work / "ray.json").write_text(json.dumps({
         "path": "ray", "seconds": seconds, "posts": len(rows), "tokens": fastest["tokens"],
         "gflop": fastest["gflop"], "peak_rss_mb": peak[0], "threads": f"{workers}x1",
-        "dtype": fastest["dtype"], "cache": None, "probs": probs,
+        "dtype": fastest["dtype"], "cache": None, "probs": probs, "actors_ready_s": ready,
         "flagged": [[lb for lb in labels if p[lb] >= thresholds[lb]] for p in probs],
     }))
 
@@ -220,7 +232,12 @@ def main() -> int:
     print(f"duplicate cache: hit rate {cache['hits'] / max(1, cache['hits'] + cache['misses']):.1%}; "
           f"dedup/reposts = {rate('dedup') / rate('reposts'):.2f}x on the repost-heavy dump")
     print(f"fp32/pipeline = {rate('fp32') / rate('pipeline'):.2f}x; "
-          f"fastest/fp32 = {rate('fastest') / rate('fp32'):.2f}x; ray/fastest = {rate('ray') / rate('fastest'):.2f}x (2 actors, actor start-up included)")
+          f"fastest/fp32 = {rate('fastest') / rate('fp32'):.2f}x")
+    ready = stats["ray"]["actors_ready_s"]
+    steady = stats["ray"]["posts"] / (stats["ray"]["seconds"] - ready[0])
+    print(f"ray/fastest = {rate('ray') / rate('fastest'):.2f}x with start-up (actors had their model loaded after "
+          f"{', '.join(f'{r:.1f}' for r in ready)} s); from the first actor ready: {steady:.1f} posts/s = "
+          f"{steady / rate('fastest'):.2f}x")
     print(f"ratio_vs_pipeline={rate('fastest') / rate('pipeline'):.2f} fastest_posts_per_s={rate('fastest'):.1f}")
     return 0
 

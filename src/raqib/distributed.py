@@ -50,14 +50,14 @@ def read_dataset(
 ) -> ray.data.Dataset:
     """Read a file of posts into a Ray dataset of input records (`INPUT_COLUMNS`), in file order.
 
-    Parquet files (or folders of them, local or on object storage) are read by Ray in parallel. Every
+    Parquet (a file, a folder, or a URI such as ``s3://bucket/dump/``) is read by Ray in parallel. Every
     other format (a Telegram export is one JSON document; JSON Lines, CSV and text are read the same way
     for identical ids and error records) goes through `raqib.readers.read_posts` on the driver, a block of
     ``block_rows`` records at a time into the object store, so the driver's memory stays bounded.
     """
     ray = _ray()
     name = str(path)
-    if format == "parquet" or (format == "auto" and (name.endswith(".parquet") or Path(name).is_dir())):
+    if format == "parquet" or (format == "auto" and _is_parquet(name)):
         return _read_parquet(name, text_column=text_column, id_column=id_column, channel=channel)
     import pyarrow as pa
 
@@ -108,7 +108,7 @@ def score_dataset(
     actor loads it once and uses ``cpus_per_worker`` threads. The result keeps the input order (Ray Data's
     ``preserve_order`` is switched on) and carries the input's ``row`` number.
     """
-    _ray()
+    ray = _ray()
     ds.context.execution_options.preserve_order = True  # each dataset carries its own copy of the context
     return ds.map_batches(
         _Scorer,
@@ -120,9 +120,9 @@ def score_dataset(
             "threads": max(1, int(cpus_per_worker)),
             "batch_size": batch_size,
         },
-        concurrency=workers,
+        compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=cpus_per_worker,
-        batch_size=max(batch_size, 256),  # rows per call: enough for length-sorted batches inside it
+        batch_size=None,  # a whole block per call, so its posts are length-sorted into batches together
         batch_format="pyarrow",
     )
 
@@ -247,30 +247,12 @@ def _input_row(row: int, item: Post | BadRecord) -> dict[str, Any]:
 
 
 def _item(record: Mapping[str, Any]) -> Post | BadRecord:
-    if record["error"] is not None:
-        return BadRecord(
-            record["error"],
-            id=record["id"],
-            position=record["position"],
-            source=record["source"],
-            channel=record["channel"],
-        )
-    if not isinstance(record["text"], str):
-        return BadRecord(
-            "no text",
-            id=record["id"],
-            position=f"row {record['row']}",
-            source=record["source"],
-            channel=record["channel"],
-        )
-    return Post(
-        record["text"],
-        id=record["id"],
-        source=record["source"],
-        channel=record["channel"],
-        date=record["date"],
-        meta=json.loads(record["meta"]) if record["meta"] else {},
-    )
+    where = {"id": record["id"], "source": record["source"], "channel": record["channel"]}
+    if record["error"] is not None or not isinstance(record["text"], str):
+        position = record["position"] or f"row {record['row'] + 1}"
+        return BadRecord(record["error"] or "no text", position=position, **where)
+    meta = json.loads(record["meta"]) if record["meta"] else {}
+    return Post(record["text"], date=record["date"], meta=meta, **where)
 
 
 def _input_schema(pa: Any) -> Any:
@@ -344,6 +326,11 @@ def _number_rows(ds: ray.data.Dataset) -> ray.data.Dataset:
     starts = [sum(counts[:i]) for i in range(len(counts))]
     numbered = ray.remote(with_rows)
     return ray.data.from_arrow_refs([numbered.remote(ref, at) for ref, at in zip(refs, starts, strict=True)])
+
+
+def _is_parquet(name: str) -> bool:
+    """A ``.parquet`` file, a folder (of Parquet files), or a URI Ray reads itself (``s3://``, ``gs://``...)."""
+    return name.endswith(".parquet") or "://" in name or Path(name).is_dir()
 
 
 def _text_or_none(value: Any) -> str | None:
