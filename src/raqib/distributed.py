@@ -10,7 +10,8 @@ distributes work by itself: Ray does, and these functions only say what to run.
     >>> rd.score_dataset(ds, workers=4).write_parquet("s3://bucket/scores/")
 
 Records keep their input order and ids, and a record that cannot be read or scored becomes an error row in
-its place, exactly as `raqib score` writes them: `score_file` gives byte-identical output files.
+its place, exactly as `raqib score` writes them: `score_file` writes the same records as the local engine, with
+probabilities equal up to rounding (each actor batches its own block on its own threads).
 """
 
 from __future__ import annotations
