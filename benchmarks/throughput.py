@@ -17,7 +17,8 @@ distinct posts, each reposted by a Zipf-like law, as forwards spread on Telegram
             its peak memory is the sum over the driver, the raylet and the workers,
 each in its own subprocess (peak memory per path), the paths interleaved and repeated ``--repeats`` times
 (the median run is reported). Prints posts/s, tokens/s, peak RSS, the share of the dtype's compute ceiling
-on the development machine, and decision agreement with fp32; the last line is
+(this machine's matrix-product peak at the encoder's shapes, measured in the same run before the paths), and
+decision agreement with fp32; the last line is
 ``ratio_vs_pipeline=X fastest_posts_per_s=Y``.
 """
 
@@ -38,11 +39,9 @@ from pathlib import Path
 MIX = {"tweet": 0.62, "comment": 0.25, "article": 0.13}
 """Share of posts by kind: most channel posts are short; forwarded articles are long."""
 
-PEAK_GFLOPS = {"torch.float32": 218.0, "torch.bfloat16": 446.0}
-"""Matrix-product peak of the development machine (2 cores, AVX-512 bf16), measured before the code existed
-(shared/FACTS.md): the ceiling a path is compared with. On other machines the share is indicative only."""
-
 PATHS = ("pipeline", "fp32", "fastest", "reposts", "dedup", "ray")
+PEAK_SHAPE = (4096, 384, 1536)
+"""Tokens x hidden x feed-forward width: the encoder's largest matrix product, where the peak is measured."""
 
 
 def build_workload(data_dir: Path, n: int, seed: int = 0) -> list[str]:
@@ -69,6 +68,28 @@ def repost_workload(distinct: list[str], n: int, *, exponent: float = 1.1, seed:
     return rng.choices(distinct, weights=weights, k=n)
 
 
+def run_peak(work: Path, seconds: float = 2.0) -> None:
+    """This machine's matrix-product GFLOP/s per dtype at PEAK_SHAPE on raqib's threads: the ceilings."""
+    import torch
+
+    from raqib.devices import cpu_threads
+
+    torch.set_num_threads(cpu_threads())
+    m, k, n = PEAK_SHAPE
+    peaks = {}
+    with torch.inference_mode():
+        for dtype in (torch.float32, torch.bfloat16):
+            a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
+            for _ in range(3):
+                a @ b
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                a @ b
+                count += 1
+            peaks[str(dtype)] = 2 * m * k * n * count / (time.perf_counter() - start) / 1e9
+    (work / "peak.json").write_text(json.dumps(peaks))
+
+
 def run_path(path: str, model: str, work: Path, batch_size: int) -> None:
     """One measured path, in this (fresh) process."""
     import torch
@@ -78,6 +99,8 @@ def run_path(path: str, model: str, work: Path, batch_size: int) -> None:
 
     if path == "ray":
         return run_ray(model, work, batch_size)
+    if path == "peak":
+        return run_peak(work)
     dump = "dump_reposts.json" if path in ("reposts", "dedup") else "dump.json"
     texts = json.loads((work / dump).read_text(encoding="utf-8"))
     clf = Classifier.from_dir(model, device="cpu", dtype="float32" if path in ("pipeline", "fp32") else "auto",
@@ -116,11 +139,29 @@ def run_path(path: str, model: str, work: Path, batch_size: int) -> None:
     }))
 
 
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory of a process and all its descendants, from /proc (Linux)."""
+    parent, rss = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        parent[int(entry.name)], rss[int(entry.name)] = int(fields[1]), int(fields[21])
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, ppid in parent.items() if ppid in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(rss.get(pid, 0) for pid in tree) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def run_ray(model: str, work: Path, batch_size: int, workers: int = 2) -> None:
     """The Ray Data path, in this (fresh) process: a local cluster, ``workers`` actors of one thread each."""
     import threading
 
-    import psutil
     import ray
 
     from raqib import distributed as rd
@@ -133,15 +174,8 @@ def run_ray(model: str, work: Path, batch_size: int, workers: int = 2) -> None:
     done = threading.Event()
 
     def sample() -> None:  # RSS of this process and everything it started (raylet, workers), every 0.2 s
-        me = psutil.Process()
         while not done.wait(0.2):
-            total = 0
-            for proc in [me, *me.children(recursive=True)]:
-                try:
-                    total += proc.memory_info().rss
-                except psutil.Error:
-                    pass
-            peak[0] = max(peak[0], total / 2**20)
+            peak[0] = max(peak[0], _tree_rss_mb(os.getpid()))
 
     ready_dir = work / "ray_ready"
     ready_dir.mkdir(exist_ok=True)
@@ -198,13 +232,18 @@ def main() -> int:
     print(f"workload: {len(texts)} posts, characters p50 {lengths[len(lengths) // 2]}, "
           f"p90 {lengths[int(len(lengths) * 0.9)]}, max {lengths[-1]}; repost-heavy dump: {len(reposts)} posts, "
           f"{len(set(reposts))} distinct")
+    def run(path: str) -> dict:
+        cmd = [sys.executable, __file__, "--_path", path, "--model", args.model, "--work", str(args.work),
+               "--batch-size", str(args.batch_size)]
+        subprocess.run(cmd, check=True, env=os.environ.copy())
+        return json.loads((args.work / f"{path}.json").read_text())
+
+    peaks = run("peak")
+    print("matrix-product peak (the ceilings): " + ", ".join(f"{d.split('.')[-1]} {g:.0f} GFLOP/s" for d, g in peaks.items()))
     runs: dict[str, list[dict]] = {p: [] for p in PATHS}
     for _ in range(args.repeats):
         for path in PATHS:
-            cmd = [sys.executable, __file__, "--_path", path, "--model", args.model, "--work", str(args.work),
-                   "--batch-size", str(args.batch_size)]
-            subprocess.run(cmd, check=True, env=os.environ.copy())
-            runs[path].append(json.loads((args.work / f"{path}.json").read_text()))
+            runs[path].append(run(path))
     stats = {p: sorted(r, key=lambda s: s["seconds"])[len(r) // 2] for p, r in runs.items()}  # the median run
 
     def rate(p: str) -> float:
@@ -218,7 +257,7 @@ def main() -> int:
 
     print(f"{'path':9s} {'posts/s':>8s} {'tokens/s':>9s} {'peak RSS':>9s} {'ceiling':>8s}  dtype, threads, seconds")
     for path, s in stats.items():
-        peak = PEAK_GFLOPS.get(s["dtype"])
+        peak = peaks.get(s["dtype"])
         ceiling = f"{s['gflop'] / s['seconds'] / peak:7.0%}" if peak and path != "dedup" else "      -"
         print(f"{path:9s} {rate(path):8.1f} {s['tokens'] / s['seconds']:9.0f} {s['peak_rss_mb']:6.0f} MB {ceiling}  "
               f"{s['dtype']}, {s['threads']}, {s['seconds']:.1f} s"
