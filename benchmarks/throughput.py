@@ -141,7 +141,8 @@ def run_path(path: str, model: str, work: Path, batch_size: int) -> None:
 
 def _tree_rss_mb(root: int) -> float:
     """Resident memory of a process and all its descendants, from /proc (Linux)."""
-    parent, rss = {}, {}
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -149,13 +150,14 @@ def _tree_rss_mb(root: int) -> float:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # the process ended while we looked
             continue
-        parent[int(entry.name)], rss[int(entry.name)] = int(fields[1]), int(fields[21])
-    tree, grew = {root}, True
-    while grew:
-        more = {pid for pid, ppid in parent.items() if ppid in tree} - tree
-        tree |= more
-        grew = bool(more)
-    return sum(rss.get(pid, 0) for pid in tree) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        rss[int(entry.name)] = int(fields[21])
+    pages, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        pages += rss.get(pid, 0)
+        stack += children.get(pid, [])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def run_ray(model: str, work: Path, batch_size: int, workers: int = 2) -> None:
@@ -232,6 +234,7 @@ def main() -> int:
     print(f"workload: {len(texts)} posts, characters p50 {lengths[len(lengths) // 2]}, "
           f"p90 {lengths[int(len(lengths) * 0.9)]}, max {lengths[-1]}; repost-heavy dump: {len(reposts)} posts, "
           f"{len(set(reposts))} distinct")
+
     def run(path: str) -> dict:
         cmd = [sys.executable, __file__, "--_path", path, "--model", args.model, "--work", str(args.work),
                "--batch-size", str(args.batch_size)]
@@ -239,7 +242,8 @@ def main() -> int:
         return json.loads((args.work / f"{path}.json").read_text())
 
     peaks = run("peak")
-    print("matrix-product peak (the ceilings): " + ", ".join(f"{d.split('.')[-1]} {g:.0f} GFLOP/s" for d, g in peaks.items()))
+    print("matrix-product peak (the ceilings): "
+          + ", ".join(f"{dtype.split('.')[-1]} {gflops:.0f} GFLOP/s" for dtype, gflops in peaks.items()))
     runs: dict[str, list[dict]] = {p: [] for p in PATHS}
     for _ in range(args.repeats):
         for path in PATHS:
