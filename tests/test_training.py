@@ -65,10 +65,11 @@ def test_recipe_splits_share_no_text_and_synthetic_is_train_only():
     if not DATA.is_dir():
         pytest.skip(f"{DATA} (the shared labelled data) is not beside this checkout")
     rows, counts = recipes.build_rows(DATA)
+    train_only = tuple(s.name for s in recipes.DEFAULT_SOURCES if s.train_only)
     by_split: dict[str, set[str]] = {"train": set(), "validation": set(), "test": set()}
     for r in rows:
         by_split[r["split"]].add(r["key"])
-        if r["source"].startswith(recipes.SYNTHETIC_PREFIX):
+        if r["source"].startswith(train_only):
             assert r["split"] == "train"
     assert not by_split["train"] & by_split["test"]
     assert not by_split["train"] & by_split["validation"]
@@ -123,3 +124,46 @@ def test_unannotated_labels_are_left_out_of_the_loss(tmp_path):
     assert all(a[k].equal(b[k]) for k in a)
     c = weights(1, [], "c")
     assert not all(a[k].equal(c[k]) for k in a)
+
+
+def test_a_training_only_source_never_relabels_or_moves_a_held_out_text(tmp_path):
+    letters = "بتثجحخدذرزسشصضطظعغفقكلمنهوي"
+
+    def real(root):
+        for i in range(40):
+            word = f"{letters[i % 20]}ا{letters[i // 20 + 3]}ل"
+            yield {"text": f"تغريدة عادية عن {word}", "violent_call": 0, "propaganda": 0, "source": "real"}
+
+    def reviewed(root):
+        for r in real(root):
+            yield {**r, "propaganda": 1, "source": "mined"}
+        yield {"text": "نص جديد لم تره المجموعة", "violent_call": 1, "propaganda": 0, "source": "mined"}
+
+    sources = (recipes.SourceSpec("real", real, None, "role", "lic"),
+               recipes.SourceSpec("mined", reviewed, None, "role", "lic", train_only=True))
+    rows, counts = recipes.build_rows(tmp_path, sources=sources)
+    real_rows = [r for r in rows if r["source"] == "real"]
+    assert len(real_rows) == 40 and not any(r["propaganda"] for r in real_rows)
+    assert {r["split"] for r in real_rows} == {"train", "validation", "test"}
+    assert counts["mined"]["duplicates"] == 40 and counts["mined"]["kept"] == 1
+    assert [r["split"] for r in rows if r["source"] == "mined"] == ["train"]
+
+
+def test_every_reviewed_row_is_found_once_in_the_pools_and_is_new_to_the_recipe():
+    """mined.tsv names rows by key hash: each must still exist, outside the recipe's sample (so never held out)."""
+    if not DATA.is_dir():
+        pytest.skip(f"{DATA} (the shared labelled data) is not beside this checkout")
+    from importlib.resources import files
+
+    lines = [ln for ln in files("raqib").joinpath(recipes.MINED_FILE).read_text(encoding="utf-8").splitlines()
+             if ln and not ln.startswith("#")][1:]
+    hashes = [ln.split("\t")[1] for ln in lines]
+    assert len(set(hashes)) == len(hashes)
+    mined = next(s for s in recipes.DEFAULT_SOURCES if s.name == "mined")
+    found = list(mined.read(DATA))
+    assert len(found) == len(lines)
+    assert sum(r["violent_call"] or r["propaganda"] for r in found) < len(found)  # hard negatives too
+    rows, counts = recipes.build_rows(DATA, sources=tuple(s for s in recipes.DEFAULT_SOURCES
+                                                          if s.name != "synthetic"))
+    assert counts["mined"]["kept"] == len(lines) and counts["mined"].get("duplicates", 0) == 0
+    assert {r["split"] for r in rows if r["source"] == "mined"} == {"train"}

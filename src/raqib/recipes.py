@@ -46,6 +46,8 @@ class SourceSpec:
     licence: str
     unannotated: tuple[str, ...] = ()
     """Labels this source's annotators never judged: its rows carry 0 there, but training ignores them."""
+    train_only: bool = False
+    """Its rows only ever go to the training split, and a row whose text another source holds is dropped."""
 
 
 _MASKS = [
@@ -68,6 +70,11 @@ _KEY_DROP = re.compile(r"URL|@USER|EMAIL|PHONE|#\S*|[^\w]|_|\d", re.UNICODE)
 def dedup_key(normalised: str) -> str:
     """Near-duplicate key: the normalised text without links, mentions, hashtags, digits and punctuation."""
     return _KEY_DROP.sub("", normalised)
+
+
+def key_hash(key: str) -> str:
+    """A short reference to a text by its near-duplicate key: how reviewed rows are named without their text."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 def split_of(key: str, *, validation: float = 0.1, test: float = 0.1) -> str:
@@ -202,6 +209,29 @@ def read_mubarak(root: Path) -> Iterator[Row]:
                 yield _row(r[1], "mubarak2017_tweets" if name.startswith("tweet") else "mubarak2017_aljazeera")
 
 
+MINED_FILE = "mined.tsv"
+"""Rows of the pools' remainder, read and labelled by the project (`training/mine_pools.py`), named by key hash."""
+
+
+def read_mined(root: Path) -> Iterator[Row]:
+    """The reviewed rows of `MINED_FILE`, with the project's labels, re-read from their pools by key hash."""
+    from importlib.resources import files
+
+    wanted: dict[str, dict[str, dict[str, str]]] = {}
+    with files("raqib").joinpath(MINED_FILE).open(encoding="utf-8") as fh:
+        for r in csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t"):
+            wanted.setdefault(r["pool"], {})[r["key_hash"]] = r
+    readers = {s.name: s.read for s in DEFAULT_SOURCES}
+    for pool, by_hash in wanted.items():
+        for r in readers[pool](root):
+            h = key_hash(dedup_key(normalise(clean_source_text(r["text"]))))
+            label = by_hash.pop(h, None)
+            if label is not None:
+                yield _row(r["text"], "mined", violent=int(label["violent_call"]), propaganda=int(label["propaganda"]))
+        if by_hash:
+            log.warning("%d reviewed rows of %s were not found in %s", len(by_hash), MINED_FILE, pool)
+
+
 DEFAULT_SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("dangerous_speech", read_dangerous_speech, None,
                "violent_call positives (dangerous) and hard negatives with violent words (safe)", "none stated"),
@@ -224,15 +254,19 @@ DEFAULT_SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("osact2020", read_osact2020, 3000, "negatives: offensive tweets", "none stated"),
     SourceSpec("arsarcasm", read_arsarcasm, 3000, "negatives: everyday tweets in five dialects", "MIT"),
     SourceSpec("astd", read_astd, 2000, "negatives: everyday Egyptian tweets", "GPL-2.0"),
-    SourceSpec("mubarak2017", read_mubarak, 3000, "negatives: Egyptian tweets and Al Jazeera news comments",
-               "none stated"),
+    # annotated for abuse only; its Al Jazeera comments hold pro-ISIS ones (see mined.tsv), so its 0 is unknown
+    SourceSpec("mubarak2017", read_mubarak, 3000,
+               "violent_call negatives: Egyptian tweets and Al Jazeera news comments (propaganda not judged)",
+               "none stated", unannotated=("propaganda",)),
+    SourceSpec("mined", read_mined, None,
+               "the pools' remainder (never sampled above), top-scoring texts of the previous model read and "
+               "labelled by the project: hard negatives, and the threats and propaganda the pools held (train only)",
+               "as each pool", train_only=True),
     SourceSpec("synthetic", read_synthetic, None,
                "templates written for the project: calls to violence in MSA and dialects with contrasts "
                "(negation, news, condemnation, hyperbole, curses); group-voice propaganda vs news (train only)",
-               "MIT (raqib)"),
+               "MIT (raqib)", train_only=True),
 )
-SYNTHETIC_PREFIX = "synthetic"
-"""Rows from sources with this prefix only ever go to the training split."""
 
 
 def build_rows(data_dir: str | Path, *, sources: tuple[SourceSpec, ...] = DEFAULT_SOURCES, seed: int = 0,
@@ -260,11 +294,14 @@ def build_rows(data_dir: str | Path, *, sources: tuple[SourceSpec, ...] = DEFAUL
             if len(key) < 3:
                 c["dropped_empty"] += 1
                 continue
-            r = {**r, "text": text, "normalised": norm, "key": key, "unannotated": list(spec.unannotated)}
+            r = {**r, "text": text, "normalised": norm, "key": key, "unannotated": list(spec.unannotated),
+                 "split": "train" if spec.train_only else split_of(key)}
             prev = by_key.get(key)
             if prev is None:
                 by_key[key] = r
                 c["kept"] += 1
+            elif spec.train_only:  # never let a training-only text relabel a held-out one
+                c["duplicates"] += 1
             else:
                 c["duplicates"] += 1
                 for label in LABELS:  # a threat labelled in one set is never a negative from another
@@ -272,8 +309,6 @@ def build_rows(data_dir: str | Path, *, sources: tuple[SourceSpec, ...] = DEFAUL
                 prev["unannotated"] = [lb for lb in prev["unannotated"] if lb in r["unannotated"]]
         stats[spec.name] = c
     rows = list(by_key.values())
-    for r in rows:
-        r["split"] = "train" if r["source"].startswith(SYNTHETIC_PREFIX) else split_of(r["key"])
     counts: dict[str, Any] = {}
     for r in rows:
         entry = counts.setdefault(r["source"], {"train": 0, "validation": 0, "test": 0,
