@@ -54,6 +54,10 @@ LIMITS = """\
   seeds), 67 OSACT 2022 tweets and 230 misogynistic threats (ArMI 2021, some of them curses). Templates written
   for the project add calls to violence in MSA and other dialects with contrasts, but Maghrebi and Sudanese
   dialects, Arabizi and heavily obfuscated text remain thin.
+- **Some negatives are not**: the large negative pools were annotated for abuse, hate or sentiment, not for these
+  labels. A review of the Al Jazeera comments the recipe left out (mubarak2017) found 107 pro-ISIS comments among
+  the 150 the model scored highest, so the sampled comments used as negatives hold some too, and propaganda
+  precision measured on that source is understated (training/README.md, "Run 7").
 - Sarcasm, quotation of a threat in order to condemn it, and news that quotes militants are the commonest
   errors; read the highest-scoring false positives in the evaluation report.
 - Posts longer than one window are split into overlapping windows and scored by their most violent window, so a

@@ -254,19 +254,22 @@ DEFAULT_SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("osact2020", read_osact2020, 3000, "negatives: offensive tweets", "none stated"),
     SourceSpec("arsarcasm", read_arsarcasm, 3000, "negatives: everyday tweets in five dialects", "MIT"),
     SourceSpec("astd", read_astd, 2000, "negatives: everyday Egyptian tweets", "GPL-2.0"),
-    # annotated for abuse only; its Al Jazeera comments hold pro-ISIS ones (see mined.tsv), so its 0 is unknown
-    SourceSpec("mubarak2017", read_mubarak, 3000,
-               "violent_call negatives: Egyptian tweets and Al Jazeera news comments (propaganda not judged)",
-               "none stated", unannotated=("propaganda",)),
-    SourceSpec("mined", read_mined, None,
-               "the pools' remainder (never sampled above), top-scoring texts of the previous model read and "
-               "labelled by the project: hard negatives, and the threats and propaganda the pools held (train only)",
-               "as each pool", train_only=True),
+    SourceSpec("mubarak2017", read_mubarak, 3000, "negatives: Egyptian tweets and Al Jazeera news comments",
+               "none stated"),
     SourceSpec("synthetic", read_synthetic, None,
                "templates written for the project: calls to violence in MSA and dialects with contrasts "
                "(negation, news, condemnation, hyperbole, curses); group-voice propaganda vs news (train only)",
                "MIT (raqib)", train_only=True),
 )
+MINED = SourceSpec("mined", read_mined, None,
+                   "the pools' remainder (never sampled above): the texts the previous model scored highest, read "
+                   "and labelled by the project: hard negatives, and the threats and propaganda the pools held "
+                   "(train only)", "as each pool", train_only=True)
+RECIPES: dict[str, tuple[SourceSpec, ...]] = {
+    "default": DEFAULT_SOURCES,
+    "mined": DEFAULT_SOURCES[:-1] + (MINED,) + DEFAULT_SOURCES[-1:],
+}
+"""`raqib train --recipe NAME`: "mined" adds the reviewed rows of `MINED_FILE` (not shipped yet: training/README.md)."""
 
 
 def build_rows(data_dir: str | Path, *, sources: tuple[SourceSpec, ...] = DEFAULT_SOURCES, seed: int = 0,
