@@ -19,7 +19,6 @@ import json
 from pathlib import Path
 
 from raqib import load, recipes
-from raqib.normalise import normalise
 
 NEVER_MINED = ("hadith_tirmidhi",)
 """Pools whose remainder is evaluation data."""
@@ -36,7 +35,7 @@ def pool_remainder(data_dir: Path) -> list[recipes.Row]:
             continue
         for r in spec.read(data_dir):
             text = recipes.clean_source_text(r["text"])
-            key = recipes.dedup_key(normalise(text))
+            key = recipes.text_key(text)
             if len(key) < 3 or key in taken:
                 continue
             taken.add(key)
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         top = sorted((r for r in rows if r["p"]), key=lambda r: -r["p"][label])[: args.top]
         with (args.out / f"review_{label}.tsv").open("w", encoding="utf-8", newline="") as fh:
             w = csv.writer(fh, delimiter="\t")
-            w.writerow(["source", "key_hash", "p", "text"])
+            w.writerow(["pool", "key_hash", "p", "text"])
             for r in top:
                 w.writerow([r["pool"], r["key_hash"], f"{r['p'][label]:.3f}", " ".join(r["text"].split())])
         print(f"{label}: top {len(top)} written to {args.out / f'review_{label}.tsv'}")

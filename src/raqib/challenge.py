@@ -219,14 +219,6 @@ def _group(record: Mapping[str, Any], group_by: str | None) -> str | None:
     return str(record[group_by])
 
 
-def _key(text: str) -> str:
-    """The recipe's near-duplicate key of a raw text (what the no-overlap rule compares)."""
-    from raqib.normalise import normalise
-    from raqib.recipes import clean_source_text, dedup_key
-
-    return dedup_key(normalise(clean_source_text(text)))
-
-
 def _shared_slice(spec: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], root: Path) -> Slice:
     shared = spec["shared"]
     sources = tuple(shared["recipe_sources"])
@@ -258,7 +250,7 @@ def _not_trained(
     sources: Sequence[str], rows: Sequence[Mapping[str, Any]], root: Path
 ) -> list[dict[str, Any]]:
     """Every text of the sources (read again, not sampled) whose key no train or validation row has."""
-    from raqib.recipes import DEFAULT_SOURCES, clean_source_text
+    from raqib.recipes import DEFAULT_SOURCES, clean_source_text, text_key
 
     trained = {r["key"] for r in rows if r["split"] in ("train", "validation")}
     seen: set[str] = set()
@@ -268,7 +260,7 @@ def _not_trained(
             continue
         for r in spec.read(root):
             text = clean_source_text(r["text"] or "")
-            key = _key(text)
+            key = text_key(text)
             if len(key) < 3 or key in trained or key in seen:
                 continue
             seen.add(key)
@@ -302,8 +294,10 @@ def training_overlap(suite: Iterable[Slice], rows: Sequence[Mapping[str, Any]]) 
 
     This is the no-overlap rule: the suite must never hold what a model was trained or tuned on.
     """
+    from raqib.recipes import text_key
+
     trained = {r["key"] for r in rows if r["split"] in ("train", "validation")}
-    return [(s.name, ex.id, ex.text) for s in suite for ex in s.examples if _key(ex.text) in trained]
+    return [(s.name, ex.id, ex.text) for s in suite for ex in s.examples if text_key(ex.text) in trained]
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -72,8 +72,13 @@ def dedup_key(normalised: str) -> str:
     return _KEY_DROP.sub("", normalised)
 
 
+def text_key(text: str, *, normaliser_version: str = "1") -> str:
+    """The near-duplicate key of a raw source text: masks standardised, normalised, then `dedup_key`."""
+    return dedup_key(normalise(clean_source_text(text), version=normaliser_version))
+
+
 def key_hash(key: str) -> str:
-    """A short reference to a text by its near-duplicate key: how reviewed rows are named without their text."""
+    """A short reference to a text by its near-duplicate key: how reviewed rows are named, without text."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
@@ -210,7 +215,7 @@ def read_mubarak(root: Path) -> Iterator[Row]:
 
 
 MINED_FILE = "mined.tsv"
-"""Rows of the pools' remainder, read and labelled by the project (`training/mine_pools.py`), named by key hash."""
+"""Rows of the pools' remainder read and labelled by the project (`training/mine_pools.py`), by key hash."""
 
 
 def read_mined(root: Path) -> Iterator[Row]:
@@ -224,10 +229,10 @@ def read_mined(root: Path) -> Iterator[Row]:
     readers = {s.name: s.read for s in DEFAULT_SOURCES}
     for pool, by_hash in wanted.items():
         for r in readers[pool](root):
-            h = key_hash(dedup_key(normalise(clean_source_text(r["text"]))))
-            label = by_hash.pop(h, None)
+            label = by_hash.pop(key_hash(text_key(r["text"])), None)
             if label is not None:
-                yield _row(r["text"], "mined", violent=int(label["violent_call"]), propaganda=int(label["propaganda"]))
+                yield _row(r["text"], "mined", violent=int(label["violent_call"]),
+                           propaganda=int(label["propaganda"]))
         if by_hash:
             log.warning("%d reviewed rows of %s were not found in %s", len(by_hash), MINED_FILE, pool)
 
@@ -269,7 +274,7 @@ RECIPES: dict[str, tuple[SourceSpec, ...]] = {
     "default": DEFAULT_SOURCES,
     "mined": DEFAULT_SOURCES[:-1] + (MINED,) + DEFAULT_SOURCES[-1:],
 }
-"""`raqib train --recipe NAME`: "mined" adds the reviewed rows of `MINED_FILE` (not shipped yet: training/README.md)."""
+"""`raqib train --recipe NAME`. "mined" adds the reviewed rows of `MINED_FILE` (not shipped: training/README.md)."""
 
 
 def build_rows(data_dir: str | Path, *, sources: tuple[SourceSpec, ...] = DEFAULT_SOURCES, seed: int = 0,
@@ -303,10 +308,10 @@ def build_rows(data_dir: str | Path, *, sources: tuple[SourceSpec, ...] = DEFAUL
             if prev is None:
                 by_key[key] = r
                 c["kept"] += 1
-            elif spec.train_only:  # never let a training-only text relabel a held-out one
-                c["duplicates"] += 1
             else:
                 c["duplicates"] += 1
+                if spec.train_only:  # never let a training-only text relabel a held-out one
+                    continue
                 for label in LABELS:  # a threat labelled in one set is never a negative from another
                     prev[label] = max(prev[label], r[label])
                 prev["unannotated"] = [lb for lb in prev["unannotated"] if lb in r["unannotated"]]
