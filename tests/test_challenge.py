@@ -48,13 +48,14 @@ def test_challenge_manifest_is_consistent() -> None:
 
 def test_challenge_written_slices_load_with_expected_labels(written: dict[str, ch.Slice]) -> None:
     assert set(written) == {"counter_speech", "insults_hyperbole", "violent_functional", "violent_contrasts",
-                            "violent_obfuscated", "propaganda_contrasts"}
+                            "violent_obfuscated", "contrasts_obfuscated", "propaganda_contrasts"}
     expected = {
         "counter_speech": {"violent_call": 0, "propaganda": 0},
         "insults_hyperbole": {"violent_call": 0, "propaganda": 0},
         "violent_functional": {"violent_call": 1, "propaganda": 0},
         "violent_contrasts": {"violent_call": 0, "propaganda": 0},
         "violent_obfuscated": {"violent_call": 1, "propaganda": 0},
+        "contrasts_obfuscated": {"violent_call": 0, "propaganda": 0},
     }
     for name, exp in expected.items():
         sl = written[name]
@@ -102,6 +103,17 @@ def test_challenge_obfuscated_slice_is_generated_deterministically(written: dict
             assert not ex.id.startswith("vf-msa")
     again = {s.name: s for s in ch.load_suite(None, manifest=MANIFEST, names=["violent_obfuscated"])}
     assert again["violent_obfuscated"].examples == ob.examples
+
+
+def test_challenge_obfuscated_contrasts_are_written_like_the_threats(written: dict[str, ch.Slice]) -> None:
+    """Arabizi and the other learned obfuscations also hit texts that are not calls, in every group: a model
+    that learned the script as a sign of violence is caught."""
+    co = written["contrasts_obfuscated"]
+    contrasts = {ex.id for ex in written["violent_contrasts"].examples}
+    arabizi = [ex for ex in co.examples if ex.group == "arabizi_digits"]
+    assert {ex.id.split("~")[0] for ex in arabizi} == contrasts
+    assert all(re.search(r"[a-z]", ex.text) and not re.search(r"[\u0621-\u064a]", ex.text) for ex in arabizi)
+    assert {ex.group for ex in co.examples} == {"arabizi_digits", "stretch_letters", "emoji_substitute"}
 
 
 def _synthetic_vocabulary() -> tuple[list[str], list[str], list[str]]:

@@ -165,3 +165,34 @@ def test_every_reviewed_row_is_found_once_in_the_pools_and_is_new_to_the_recipe(
     assert counts["mined"]["kept"] == len(lines) and counts["mined"].get("duplicates", 0) == 0
     assert sum(r["violent_call"] or r["propaganda"] for r in found) < len(found)  # hard negatives too
     assert {r["split"] for r in found} == {"train"}
+
+
+def test_arabizi_rows_copy_only_training_texts_and_keep_their_labels(monkeypatch, tmp_path):
+    """Arabizi copies come from texts whose key is in the training split, so no held-out text is seen in any
+    script, and they keep the original's labels: everyday talk in Arabizi is a negative."""
+    from raqib.obfuscate import obfuscate
+
+    words = ["بيت", "بحر", "نهر", "ولد", "مدرسة", "ورد", "كلب", "نمر", "بنت", "دار"]  # one Arabizi spelling each
+    texts = [f"{a} {b} {c}" for a in words for b in words for c in words if len({a, b, c}) == 3][:300]
+
+    def pool(_root):
+        for i, t in enumerate(texts):
+            yield {"text": t, "violent_call": int(i % 5 == 0), "propaganda": 0, "source": "pool"}
+
+    monkeypatch.setattr(recipes, "DEFAULT_SOURCES", (recipes.SourceSpec("pool", pool, None, "role", "lic"),))
+    monkeypatch.setattr(recipes, "ARABIZI_SOURCES", ("pool",))
+    monkeypatch.setattr(recipes, "ARABIZI_ROWS", 10_000)
+    rows = list(recipes.read_arabizi(tmp_path))
+    train = {i for i, t in enumerate(texts) if recipes.split_of(recipes.text_key(t)) == "train"}
+    assert 0 < len(train) < len(texts)
+    expected = {obfuscate(texts[i], ["arabizi_digits"], seed=0): i % 5 == 0 for i in train}
+    assert {r["text"]: bool(r["violent_call"]) for r in rows} == expected
+    assert {r["source"] for r in rows} == {"arabizi"}
+    assert sum(expected.values()) < len(expected) / 2  # mostly not calls
+
+
+def test_synthetic_obfuscated_copies_include_contrasts(tmp_path):
+    """The obfuscations the model must learn hit calls and contrasts alike, or the writing becomes the signal."""
+    rows = [r for r in recipes.read_synthetic(tmp_path) if r["source"] == "synthetic_obfuscated"]
+    calls = sum(r["violent_call"] for r in rows)
+    assert 0 < calls < len(rows)

@@ -274,11 +274,11 @@ def _generated_slice(spec: Mapping[str, Any], source: Slice) -> Slice:
 
     gen = spec["generated"]
     seed = int(gen.get("seed", 0))
-    arabizi = set(gen.get("arabizi_dialects", ()))
+    arabizi = gen.get("arabizi_dialects")  # None: every text may be written in Arabizi
     examples = []
     for ex in source.examples:
         for kinds in gen["variants"]:
-            if "arabizi_digits" in kinds and ex.group not in arabizi:
+            if "arabizi_digits" in kinds and arabizi is not None and ex.group not in arabizi:
                 continue
             text = obfuscate(ex.text, kinds, seed=seed)
             if text == ex.text:

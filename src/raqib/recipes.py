@@ -202,9 +202,37 @@ def read_synthetic(root: Path) -> Iterator[Row]:  # noqa: ARG001 - written for t
 
     for i, row in enumerate(generate()):
         yield row
-        if row["violent_call"] and i % 3 == 0:  # a third of the calls again, written to dodge filters
+        if i % 3 == 0:  # a third of the rows again, calls and contrasts alike, so the writing is never the signal
             kinds = [AUGMENT_KINDS[i % 2]] + (["arabizi_digits"] if "dialect" in row["source"] else [])
-            yield {**row, "text": obfuscate(row["text"], kinds, seed=i), "source": "synthetic_obfuscated"}
+            text = obfuscate(row["text"], kinds, seed=i)
+            if text != row["text"]:
+                yield {**row, "text": text, "source": "synthetic_obfuscated"}
+
+
+ARABIZI_SOURCES = ("dangerous_speech", "armi2021", "l_hsab", "t_hsab", "arsarcasm", "astd")
+"""Dialect sets whose texts are also written in Arabizi for training (see `read_arabizi`)."""
+ARABIZI_ROWS = 1500
+
+
+def read_arabizi(root: Path) -> Iterator[Row]:
+    """A seeded sample of the dialect sets' training texts, threats and everyday talk alike, rewritten in Arabizi.
+
+    Without it every Arabizi text in training was a call to violence, and the model learned the script: run 4
+    flagged 62% of everyday posts once written in Arabizi. Only texts whose key falls in the training split are
+    used, so no validation or test text (nor the challenge slices made from them) is seen in any script.
+    """
+    from raqib.obfuscate import obfuscate
+
+    specs = {s.name: s for s in DEFAULT_SOURCES}
+    pool = []
+    for name in ARABIZI_SOURCES:
+        for r in specs[name].read(root):
+            text = clean_source_text(r["text"] or "")
+            key = text_key(text)
+            if len(key) >= 3 and split_of(key) == "train":
+                pool.append({**r, "text": text})
+    for i, r in enumerate(random.Random(0).sample(pool, min(ARABIZI_ROWS, len(pool)))):
+        yield {**r, "text": obfuscate(r["text"], ["arabizi_digits"], seed=i), "source": "arabizi"}
 
 
 def read_mubarak(root: Path) -> Iterator[Row]:
@@ -261,6 +289,9 @@ DEFAULT_SOURCES: tuple[SourceSpec, ...] = (
     SourceSpec("astd", read_astd, 2000, "negatives: everyday Egyptian tweets", "GPL-2.0"),
     SourceSpec("mubarak2017", read_mubarak, 3000, "negatives: Egyptian tweets and Al Jazeera news comments",
                "none stated"),
+    SourceSpec("arabizi", read_arabizi, None,
+               f"the dialect sets' training texts again in Arabizi ({ARABIZI_ROWS}, seeded, labels kept), so that "
+               "the script is not a sign of violence (train only)", "as its source set", train_only=True),
     SourceSpec("synthetic", read_synthetic, None,
                "templates written for the project: calls to violence in MSA and dialects with contrasts "
                "(negation, news, condemnation, hyperbole, curses); group-voice propaganda vs news (train only)",
