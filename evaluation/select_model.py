@@ -379,7 +379,12 @@ def spread(values: Sequence[float | None], metric: str) -> str:
 
 
 def selection(summary: Mapping[str, Mapping[str, Any]], targets: Mapping[str, Any]) -> dict[str, Any]:
-    """Per family (non-reference): mean targets passed and mean total shortfall over its seeds; the winner."""
+    """Per family (non-reference): mean total shortfall and mean targets passed over its seeds; the winner.
+
+    The shortfall ranks first because counting passed targets rewards a model that flags nothing: it passes
+    every false-flag bar and misses the recall bars by the most. The shortfall is the distance to all bars at
+    once, so flagging everything and flagging nothing both score badly (training/README.md, "The rule").
+    """
     families: dict[str, list[Mapping[str, Any]]] = {}
     for s in summary.values():
         if not s["reference"]:
@@ -391,7 +396,7 @@ def selection(summary: Mapping[str, Mapping[str, Any]], targets: Mapping[str, An
         ranking.append({"family": fam, "seeds": [m["seed"] for m in members],
                         "passed_mean": float(np.mean(passed)), "passed": passed,
                         "shortfall_mean": float(np.mean(short)), "shortfall": short})
-    ranking.sort(key=lambda r: (-r["passed_mean"], r["shortfall_mean"]))
+    ranking.sort(key=lambda r: (r["shortfall_mean"], -r["passed_mean"]))
     comparisons = {}
     if ranking:
         best = ranking[0]
@@ -408,8 +413,8 @@ def selection(summary: Mapping[str, Mapping[str, Any]], targets: Mapping[str, An
                              "diff_mean": float(np.mean(av) - np.mean(bv)),
                              "outside_seed_spread": bool(seeds_apart), "outside_95ci": bool(ci_apart)})
             comparisons[other["family"]] = rows
-    return {"rule": "most targets passed (mean over seeds), then the smallest total shortfall to the bars "
-                    "(percentage points for rates, F1 x 100), mean over seeds",
+    return {"rule": "the smallest total shortfall to the bars (percentage points for rates, F1 x 100), mean "
+                    "over seeds, then most targets passed",
             "ranking": ranking, "winner": ranking[0]["family"] if ranking else None,
             "comparisons": comparisons}
 
