@@ -167,9 +167,10 @@ def test_every_reviewed_row_is_found_once_in_the_pools_and_is_new_to_the_recipe(
     assert {r["split"] for r in found} == {"train"}
 
 
-def test_arabizi_rows_copy_only_training_texts_and_keep_their_labels(monkeypatch, tmp_path):
-    """Arabizi copies come from texts whose key is in the training split, so no held-out text is seen in any
-    script, and they keep the original's labels: everyday talk in Arabizi is a negative."""
+def test_arabizi_rows_copy_only_kept_training_rows_and_keep_their_labels(monkeypatch, tmp_path):
+    """Arabizi copies are drawn from the rows the recipe kept in the training split, so no held-out text is seen
+    in any script and no text the caps left out comes in, and they keep the original's labels: everyday talk in
+    Arabizi is a negative."""
     from raqib.obfuscate import obfuscate
 
     words = ["بيت", "بحر", "نهر", "ولد", "مدرسة", "ورد", "كلب", "نمر", "بنت", "دار"]  # one Arabizi spelling each
@@ -179,15 +180,18 @@ def test_arabizi_rows_copy_only_training_texts_and_keep_their_labels(monkeypatch
         for i, t in enumerate(texts):
             yield {"text": t, "violent_call": int(i % 5 == 0), "propaganda": 0, "source": "pool"}
 
-    monkeypatch.setattr(recipes, "DEFAULT_SOURCES", (recipes.SourceSpec("pool", pool, None, "role", "lic"),))
     monkeypatch.setattr(recipes, "ARABIZI_SOURCES", ("pool",))
     monkeypatch.setattr(recipes, "ARABIZI_ROWS", 10_000)
-    rows = list(recipes.read_arabizi(tmp_path))
-    train = {i for i, t in enumerate(texts) if recipes.split_of(recipes.text_key(t)) == "train"}
-    assert 0 < len(train) < len(texts)
-    expected = {obfuscate(texts[i], ["arabizi_digits"], seed=0): i % 5 == 0 for i in train}
-    assert {r["text"]: bool(r["violent_call"]) for r in rows} == expected
-    assert {r["source"] for r in rows} == {"arabizi"}
+    arabizi = next(s for s in recipes.DEFAULT_SOURCES if s.name == "arabizi")
+    capped = recipes.SourceSpec("pool", pool, 200, "role", "lic")  # 60 positives kept, 200 of 240 negatives
+    rows, counts = recipes.build_rows(tmp_path, sources=(capped, arabizi))
+    kept = [r for r in rows if r["source"] == "pool"]
+    train = [r for r in kept if r["split"] == "train"]
+    assert 0 < len(train) < len(kept) < len(texts)
+    copies = [r for r in rows if r["source"] == "arabizi"]
+    expected = {obfuscate(r["text"], ["arabizi_digits"], seed=0): r["violent_call"] for r in train}
+    assert {r["text"]: r["violent_call"] for r in copies} == expected
+    assert {r["split"] for r in copies} == {"train"} and counts["arabizi"]["kept"] == len(copies)
     assert sum(expected.values()) < len(expected) / 2  # mostly not calls
 
 

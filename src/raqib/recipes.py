@@ -38,7 +38,8 @@ class SourceSpec:
     """One source of the default recipe: how to read it, and how many rows of it to keep at most."""
 
     name: str
-    read: Callable[[Path], Iterator[Row]]
+    read: Callable[[Any], Iterator[Row]]
+    """Rows from the data directory (or, when `derived`, from the rows kept so far)."""
     cap: int | None
     """Keep at most this many rows (positives always kept); None keeps all."""
     role: str
@@ -48,6 +49,9 @@ class SourceSpec:
     """Labels this source's annotators never judged: its rows carry 0 there, but training ignores them."""
     train_only: bool = False
     """Its rows only ever go to the training split, and a row whose text another source holds is dropped."""
+    derived: bool = False
+    """`read` takes the rows the recipe holds so far, not the data directory: an augmentation drawn after the
+    split, so it can only copy training rows that the recipe actually kept."""
 
 
 _MASKS = [
@@ -214,25 +218,20 @@ ARABIZI_SOURCES = ("dangerous_speech", "armi2021", "l_hsab", "t_hsab", "arsarcas
 ARABIZI_ROWS = 1500
 
 
-def read_arabizi(root: Path) -> Iterator[Row]:
-    """A seeded sample of the dialect sets' training texts, threats and everyday talk alike, rewritten in Arabizi.
+def read_arabizi(rows: list[Row]) -> Iterator[Row]:
+    """A seeded sample of the dialect sets' training rows, threats and everyday talk alike, rewritten in Arabizi.
 
     Without it every Arabizi text in training was a call to violence, and the model learned the script: run 4
-    flagged 62% of everyday posts once written in Arabizi. Only texts whose key falls in the training split are
-    used, so no validation or test text (nor the challenge slices made from them) is seen in any script.
+    flagged 62% of everyday posts once written in Arabizi. Drawn from the recipe's own training rows (after
+    deduplication, caps and the split), so no validation or test text (nor the challenge slices made from them)
+    is seen in any script, and the copies keep the rows' merged labels.
     """
     from raqib.obfuscate import obfuscate
 
-    specs = {s.name: s for s in DEFAULT_SOURCES}
-    pool = []
-    for name in ARABIZI_SOURCES:
-        for r in specs[name].read(root):
-            text = clean_source_text(r["text"] or "")
-            key = text_key(text)
-            if len(key) >= 3 and split_of(key) == "train":
-                pool.append({**r, "text": text})
+    pool = [r for r in rows if r["split"] == "train" and r["source"] in ARABIZI_SOURCES]
     for i, r in enumerate(random.Random(0).sample(pool, min(ARABIZI_ROWS, len(pool)))):
-        yield {**r, "text": obfuscate(r["text"], ["arabizi_digits"], seed=i), "source": "arabizi"}
+        text = obfuscate(r["text"], ["arabizi_digits"], seed=i)
+        yield _row(text, "arabizi", violent=r["violent_call"], propaganda=r["propaganda"])
 
 
 def read_mubarak(root: Path) -> Iterator[Row]:
@@ -291,7 +290,8 @@ DEFAULT_SOURCES: tuple[SourceSpec, ...] = (
                "none stated"),
     SourceSpec("arabizi", read_arabizi, None,
                f"the dialect sets' training texts again in Arabizi ({ARABIZI_ROWS}, seeded, labels kept), so that "
-               "the script is not a sign of violence (train only)", "as its source set", train_only=True),
+               "the script is not a sign of violence (train only)", "as its source set", train_only=True,
+               derived=True),
     SourceSpec("synthetic", read_synthetic, None,
                "templates written for the project: calls to violence in MSA and dialects with contrasts "
                "(negation, news, condemnation, hyperbole, curses); group-voice propaganda vs news (train only)",
@@ -320,7 +320,8 @@ def build_rows(data_dir: str | Path, *, sources: tuple[SourceSpec, ...] = DEFAUL
     by_key: dict[str, Row] = {}
     stats: dict[str, Counter[str]] = {}
     for spec in sources:
-        rows = [r for r in spec.read(root) if r["text"] and r["text"].strip()]
+        read = spec.read(list(by_key.values()) if spec.derived else root)
+        rows = [r for r in read if r["text"] and r["text"].strip()]
         positives = [r for r in rows if r["violent_call"] or r["propaganda"]]
         negatives = [r for r in rows if not (r["violent_call"] or r["propaganda"])]
         if spec.cap is not None and len(negatives) > spec.cap:

@@ -34,14 +34,59 @@ VERBS = [
     ("اعتدوا على", "اعتدوا عليهم", "سأعتدي على", "الاعتداء على"),
     ("اهدروا دم", "اهدروا دماءهم", "سأهدر دم", "إهدار دم"),
     ("اسفكوا دماء", "اسفكوا دماءهم", "سأسفك دماء", "سفك دماء"),
+    ("سمموا", "سمموهم", "سأسمم", "تسميم"),
+    ("اصلبوا", "اصلبوهم", "سأصلب", "صلب"),
+    ("خوزقوا", "خوزقوهم", "سأخوزق", "خوزقة"),
+    ("اجهزوا على", "اجهزوا عليهم", "سأجهز على", "الإجهاز على"),
+    ("هشموا رؤوس", "هشموا رؤوسهم", "سأهشم رؤوس", "تهشيم رؤوس"),
+    ("اطحنوا", "اطحنوهم", "سأطحن", "طحن"),
+    ("اهجموا على", "اهجموا عليهم", "سأهجم على", "الهجوم على"),
+    ("عذبوا", "عذبوهم", "سأعذب", "تعذيب"),
+    ("اقتلعوا عيون", "اقتلعوا عيونهم", "سأقتلع عيون", "اقتلاع عيون"),
+    ("بتروا أطراف", "بتروا أطرافهم", "سأبتر أطراف", "بتر أطراف"),
+    ("جزوا رقاب", "جزوا رقابهم", "سأجز رقاب", "جز رقاب"),
+    ("ازهقوا أرواح", "ازهقوا أرواحهم", "سأزهق أرواح", "إزهاق أرواح"),
 ]
+# 1st-person imperfect stems that take an object suffix ("I will kill you"), conjugated per dialect by FUTURE
+STEMS = ["قتل", "ذبح", "حرق", "طعن", "فجر", "ضرب", "سحق", "دهس", "مزق", "سلخ", "سمم", "صلب", "عذب", "طحن",
+         "خوزق", "قنص"]
+FUTURE = {  # dialect -> (threat frames, negated frames); {s} stem, {o} object suffix
+    "msa": (["سأ{s}{o}", "والله لأ{s}ن{o}", "سوف أ{s}{o} بيدي"], ["لن أ{s}{o} مهما فعلت", "لا تخف، لن أ{s}{o}"]),
+    "egyptian": (["ه{s}{o}", "والنبي لا{s}{o}", "أنا ه{s}{o} بإيدي"], ["مش ه{s}{o} متخافش", "عمري ما ه{s}{o}"]),
+    "gulf": (["ب{s}{o}", "والله لا{s}{o}", "ترى ب{s}{o}"], ["ما راح ا{s}{o} لا تخاف", "مستحيل ا{s}{o} يا خوي"]),
+    "levantine": (["رح ا{s}{o}", "بدي ا{s}{o}", "والله لا{s}{o}"], ["ما رح ا{s}{o} ولا تخاف", "ما بدي ا{s}{o} أبدا"]),
+    "maghrebi": (["غادي ن{s}{o}", "راني غادي ن{s}{o}", "والله حتى ن{s}{o}"], ["ما غاديش ن{s}{o}", "ما عمري ن{s}{o}"]),
+}
+# The same stems with things, not people, as their object ("I'll kill time", "I'll slaughter the sacrifice",
+# "I'll appeal the ruling"): the policy covers violence against people, so these are negatives
+OBJECTS = {
+    "قتل": ["الوقت", "الروتين", "الذباب", "البعوض", "الزعيم الأخير في اللعبة"],
+    "ذبح": ["الأضحية", "الكبش", "الدجاجة", "العجل للعزومة"],
+    "حرق": ["السعرات", "الحطب", "الأوراق القديمة", "الأعشاب اليابسة"],
+    "طعن": ["في الحكم", "في القرار", "في نتيجة الانتخابات"],
+    "فجر": ["البالونات", "مفاجأة في الحفلة", "طاقاتي في التمرين"],
+    "ضرب": ["الرقم القياسي", "البيض للعجينة", "موعد مع الدكتور"],
+    "سحق": ["الثوم", "البسكويت للتحلية", "الفريق الخصم في الدوري"],
+    "مزق": ["الورقة", "الكرتون", "المسودة الأولى"],
+    "سلخ": ["السمكة", "جلد الدجاج"],
+    "طحن": ["القهوة", "القمح", "حب الهال"],
+    "سمم": ["الفئران", "النمل"],
+    "قنص": ["الفرص", "الحمام البري", "العروض في التخفيضات"],
+}
+ADDRESSES = ["يا خسيس", "يا جبان", "يا سافل", "يا منافق", "يا عميل", "يا زنديق", "يا وسخ", "يا مرتزق",
+             "يا مازن", "يا كريم", "يا أبو خالد", "يا طارق", "يا سلمى"]
+WHEN = ["بكرة العصر", "قبل الجمعة", "بعد الصلاة", "أول ما أشوفك", "وين ما رحت", "وانت نايم", "اذا ما اعتذرت",
+        "اذا لمحتك مرة ثانية", "لو كتبت عني مرة ثانية", "لو فضحتني", ""]
 TARGETS = [
     "الشيعة", "النصارى", "اليهود", "الكفار", "المرتدين", "الشرطة", "الجنود", "الصحفيين", "هؤلاء الخونة",
     "أهل القرية", "اللاجئين", "المعلمين", "النساء المتبرجات", "أعداء الله", "عناصر الجيش", "الأجانب",
     "الأكراد", "الصهاينة", "رجال المرور", "الإعلاميين", "الحكام الطغاة",
     "عيال الحرام", "أهل الحارة الثانية", "المثقفين", "البنات اللي يطلعون",
+    "العلمانيين", "الأقباط", "الروافض", "السوريين", "الأفارقة", "رجال الدرك", "أنصار الحزب الآخر", "الوزراء",
+    "السياسيين", "التجار", "أئمة المساجد", "الفنانين", "الناشطات", "المذيعة", "صاحب المحل", "جيراننا",
 ]
-PLACES = ["الكنيسة", "السوق", "المعبد", "مركز الشرطة", "السفارة", "الحسينية", "المدرسة", "الملعب"]
+PLACES = ["الكنيسة", "السوق", "المعبد", "مركز الشرطة", "السفارة", "الحسينية", "المدرسة", "الملعب",
+          "المصرف", "الكلية", "القنصلية", "المطار", "الفندق", "المقهى", "النادي"]
 CALLERS = ["يا شباب", "يا إخوة", "يا رجال", "يا أسود", "هيا يا مجاهدين", "يا أبطال"]
 DIALECT_THREATS = [  # first-person threats against "you" in dialects (Egyptian, Levantine, Gulf, Iraqi, Maghrebi)
     "والله لأقتلك", "هقتلك بإيدي", "راح اذبحك", "بذبحك والله", "رح اقتلك اذا شفتك", "غادي نقتلك",
@@ -56,12 +101,15 @@ DIALECT_CALLS = [  # calls to others, by dialect
     "يا جماعة لازم نموتهم كلهم", "يلا يا رجالة نخلص عليهم", "يا شباب بدنا نكسر راسهم الليلة",
     "لازم ينقتلوا واحد واحد", "يا ربع لازم ينذبحون", "خاصهم يتقتلو كاملين", "هيا نكتلهم قبل لا يهربون",
     "تعالوا نولع فيهم النار", "يلا نروح نموت الكلاب دول", "لازم نصفيهم قبل العيد",
+    "يا عيال جهزوا السكاكين الليلة نرد عليهم", "هيا يا جماعة خلونا نحرق بيوتهم فوق روسهم",
+    "يا رجالة محدش يرحم حد فيهم", "يا ولاد نروحلهم بالسلاح بكرة", "يا الخاوة ندخلو عليهم بالسكاكين",
 ]
 NEGATED = [
     "لن أقتل أحدا مهما حصل", "ما راح أذبح أحد، أنا ضد العنف", "لا تقتلوا الأبرياء", "لا تحرقوا البيوت",
     "لن نؤذي أحدا", "ما بأذي أحد والله", "لا أريد أن أضرب أحدا", "لا تعتدوا على {target}",
     "مستحيل أموت حد مهما عمل", "لا تخاف ما حدا رح يأذيك", "والله ما بمد إيدي على حدا", "لا تقتلوا أحدا باسم الدين",
     "احنا مش بتوع عنف", "ما نبي دم، نبي حقنا بالقانون", "ما تضربوش حد يا ولاد",
+    "لن {imp_first} {target} ولا غيرهم، فالقانون هو الحكم", "لا أحد يحق له {noun} {target}",
 ]
 REPORTS = [
     "قتل مسلحون {n} أشخاص في هجوم على {place} أمس", "أحرق مجهولون {place} في ساعة متأخرة من الليل",
@@ -74,6 +122,8 @@ CONDEMN = [
     "لا يجوز {noun} {target} ولا الاعتداء عليهم", "كتب أحدهم '{imp} {target}' وهذا كلام مرفوض ويجب الإبلاغ عنه",
     "من يقول '{imp} {target}' يحرض على جريمة", "هذا الحساب يدعو إلى {noun} {target}، بلغوا عنه",
     "شعار '{imp} {target}' عار على من يردده",
+    "هل يعقل أن يطالب أحد ب{noun} {target}؟ هذا جنون", "حكمت المحكمة على رجل دعا إلى {noun} {target} بالسجن",
+    "المنشور الذي يقول '{imp} {target}' تم حذفه والحمد لله", "نحن ضد {noun} {target} وضد كل عنف",
 ]
 HYPERBOLE = [
     "الفريق ذبح خصمه بخماسية نظيفة", "ميسي قتل المباراة في الدقيقة الأخيرة", "قتلتني من الضحك هههه",
@@ -129,8 +179,26 @@ def _fill(template: str, rng: random.Random, verb: tuple[str, str, str, str] | N
     v = verb or rng.choice(VERBS)
     return template.format(
         target=rng.choice(TARGETS), place=rng.choice(PLACES), n=rng.randint(2, 40), group=rng.choice(GROUP),
-        noun=v[3], imp=v[0],
+        noun=v[3], imp=v[0], imp_first="أ" + v[2].removeprefix("سأ"),
     )
+
+
+def _first_person(rng: random.Random, *, negated: bool) -> str:
+    """A dialect threat (or its negation) built from a stem: "I will burn you", "I won't burn you"."""
+    threats, negations = FUTURE[rng.choice(list(FUTURE))]
+    plural = rng.random() < 0.3
+    text = rng.choice(negations if negated else threats).format(s=rng.choice(STEMS), o="كم" if plural else "ك")
+    if negated:
+        return text
+    when = rng.choice(WHEN[-1:] if plural else WHEN)  # the conditions address one person
+    return " ".join(part for part in (text, when, "" if plural else rng.choice(["", *ADDRESSES])) if part)
+
+
+def _first_person_object(rng: random.Random) -> str:
+    """A first-person frame with a thing as the object: the verb and the voice of a threat, and no victim."""
+    threats, _ = FUTURE[rng.choice(list(FUTURE))]
+    stem, objects = rng.choice(list(OBJECTS.items()))
+    return f"{rng.choice(threats).format(s=stem, o='')} {rng.choice(objects)}"
 
 
 def generate(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str, Any]]:
@@ -156,10 +224,23 @@ def generate(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str, Any]
         (lambda: f"{rng.choice(TARGETS)} دمهم حلال {rng.choice(CALLERS)}", 1, 0, "must"),
         (lambda: f"لا تتركوا واحدا من {rng.choice(TARGETS)} حيا", 1, 0, "call"),
         (lambda: f"إذا رأيتك مرة أخرى {rng.choice(DIALECT_THREATS)}", 1, 0, "conditional"),
+        (lambda: _first_person(rng, negated=False), 1, 0, "dialect_threat"),
+        (lambda: _first_person(rng, negated=False), 1, 0, "dialect_threat"),
+        (lambda: f"{rng.choice(DIALECT_THREATS)} {rng.choice(ADDRESSES)}", 1, 0, "dialect_threat"),
+        (lambda: f"أقسم بالله {rng.choice(VERBS)[2]} {rng.choice(TARGETS)} واحدا واحدا", 1, 0, "oath"),
+        (lambda: f"إن لم يرحل {rng.choice(TARGETS)} ف{rng.choice(VERBS)[2]} كل من أجده منهم", 1, 0, "conditional"),
+        (lambda: f"الحل الوحيد هو {rng.choice(VERBS)[3]} {rng.choice(TARGETS)}، {rng.choice(CALLERS)}", 1, 0, "must"),
+        (lambda: f"اذهبوا إلى {rng.choice(PLACES)} و{rng.choice(VERBS)[1]} جميعا", 1, 0, "place"),
+        (lambda: _first_person(rng, negated=True), 0, 0, "negated"),
+        (lambda: _first_person(rng, negated=True), 0, 0, "negated"),
+        (lambda: _fill(rng.choice(CONDEMN), rng), 0, 0, "condemnation"),
+        (lambda: f"هددني شخص وقال '{_first_person(rng, negated=False)}' فبلغت عنه الشرطة", 0, 0, "report"),
         (lambda: _fill(rng.choice(NEGATED), rng), 0, 0, "negated"),
         (lambda: _fill(rng.choice(REPORTS), rng), 0, 0, "report"),
         (lambda: _fill(rng.choice(CONDEMN), rng), 0, 0, "condemnation"),
         (lambda: rng.choice(HYPERBOLE), 0, 0, "hyperbole"),
+        (lambda: _first_person_object(rng), 0, 0, "object"),
+        (lambda: _first_person_object(rng), 0, 0, "object"),
         (lambda: rng.choice(CURSES), 0, 0, "curse"),
         (lambda: _fill(rng.choice(PROP), rng), 0, 1, "propaganda"),
         (lambda: _fill(rng.choice(PROP_CALLS), rng), 1, 1, "propaganda_call"),
