@@ -20,8 +20,10 @@ def _select_model():
 def _candidate(family: str, seed: int, recall_short: int, flag_over: int) -> dict:
     """One candidate on two bars, threat recall and contrasts flagged, by its distance to each in points."""
     targets = {
-        "recall": {"passed": recall_short == 0, "worst": 0.90 - recall_short / 100, "ci": None, "shortfall": recall_short / 100},
-        "flagged": {"passed": flag_over == 0, "worst": 0.03 + flag_over / 100, "ci": None, "shortfall": flag_over / 100},
+        "recall": {"passed": recall_short == 0, "worst": 0.90 - recall_short / 100, "ci": None,
+                   "shortfall": recall_short / 100},
+        "flagged": {"passed": flag_over == 0, "worst": 0.03 + flag_over / 100, "ci": None,
+                    "shortfall": flag_over / 100},
     }
     return {"family": family, "seed": seed, "reference": False, "targets": targets,
             "shortfall_points": recall_short + flag_over}
@@ -33,8 +35,8 @@ def _select(*candidates: dict) -> dict:
 
 
 def test_selection_ranks_by_shortfall_so_flagging_nothing_does_not_win():
-    """A model that flags nothing passes the false-flag bar; one that catches threats and flags a contrast or two
-    too many passes none. The second is nearer the bars, and the rule picks it."""
+    """A model that flags nothing passes the false-flag bar; one that catches threats and flags a contrast or
+    two too many passes none. The second is nearer the bars, and the rule picks it."""
     sel = _select(_candidate("silent", 0, recall_short=80, flag_over=0),
                   _candidate("transformer", 0, recall_short=30, flag_over=1),
                   _candidate("transformer", 1, recall_short=40, flag_over=2))
@@ -45,5 +47,6 @@ def test_selection_ranks_by_shortfall_so_flagging_nothing_does_not_win():
 
 
 def test_selection_breaks_shortfall_ties_by_targets_passed():
-    sel = _select(_candidate("b", 0, recall_short=2, flag_over=3), _candidate("a", 0, recall_short=5, flag_over=0))
+    sel = _select(_candidate("b", 0, recall_short=2, flag_over=3),
+                  _candidate("a", 0, recall_short=5, flag_over=0))
     assert sel["winner"] == "a"

@@ -65,7 +65,8 @@ LIMITS = """\
   flagged 62% of everyday posts once rewritten in Arabizi; the challenge slices `everyday_obfuscated` and
   `contrasts_obfuscated` now measure that.
 - Sarcasm, quotation of a threat in order to condemn it, prohibitions that name the act ("do not shoot the
-  protesters" scores 0.98) and news that quotes militants are the commonest errors; read the highest-scoring false positives in the evaluation report.
+  protesters" scores 0.98) and news that quotes militants are the commonest errors; read the highest-scoring
+  false positives in the evaluation report.
 - Posts longer than one window are split into overlapping windows and scored by their most violent window, so a
   long article that quotes a call to violence can be flagged.
 - Metrics come from held-out splits of the same sources: they overstate performance on other platforms,

@@ -224,6 +224,7 @@ def generate(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str, Any]
         (lambda: f"{rng.choice(TARGETS)} دمهم حلال {rng.choice(CALLERS)}", 1, 0, "must"),
         (lambda: f"لا تتركوا واحدا من {rng.choice(TARGETS)} حيا", 1, 0, "call"),
         (lambda: f"إذا رأيتك مرة أخرى {rng.choice(DIALECT_THREATS)}", 1, 0, "conditional"),
+        # listed twice: twice the rows, from the widest frames
         (lambda: _first_person(rng, negated=False), 1, 0, "dialect_threat"),
         (lambda: _first_person(rng, negated=False), 1, 0, "dialect_threat"),
         (lambda: f"{rng.choice(DIALECT_THREATS)} {rng.choice(ADDRESSES)}", 1, 0, "dialect_threat"),
@@ -231,6 +232,7 @@ def generate(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str, Any]
         (lambda: f"إن لم يرحل {rng.choice(TARGETS)} ف{rng.choice(VERBS)[2]} كل من أجده منهم", 1, 0, "conditional"),
         (lambda: f"الحل الوحيد هو {rng.choice(VERBS)[3]} {rng.choice(TARGETS)}، {rng.choice(CALLERS)}", 1, 0, "must"),
         (lambda: f"اذهبوا إلى {rng.choice(PLACES)} و{rng.choice(VERBS)[1]} جميعا", 1, 0, "place"),
+        # listed twice: twice the rows, from the widest frames
         (lambda: _first_person(rng, negated=True), 0, 0, "negated"),
         (lambda: _first_person(rng, negated=True), 0, 0, "negated"),
         (lambda: _fill(rng.choice(CONDEMN), rng), 0, 0, "condemnation"),
@@ -239,6 +241,7 @@ def generate(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str, Any]
         (lambda: _fill(rng.choice(REPORTS), rng), 0, 0, "report"),
         (lambda: _fill(rng.choice(CONDEMN), rng), 0, 0, "condemnation"),
         (lambda: rng.choice(HYPERBOLE), 0, 0, "hyperbole"),
+        # listed twice: twice the rows, from the widest frames
         (lambda: _first_person_object(rng), 0, 0, "object"),
         (lambda: _first_person_object(rng), 0, 0, "object"),
         (lambda: rng.choice(CURSES), 0, 0, "curse"),
