@@ -158,6 +158,27 @@ def test_challenge_written_slices_hold_out_the_training_templates(written: dict[
         assert not roots.search(normalise(ex.text)), ex.text
 
 
+SUITE_VERBS = ("موت", "كسر", "خلص", "صف[يى]", "ولع", "نزف")
+"""Verb roots the suite's threats are phrased with (kill, break, finish off, liquidate, set alight, bleed)."""
+
+
+def test_challenge_suite_verbs_never_reach_the_generator(written: dict[str, ch.Slice]) -> None:
+    """The other direction: the generator writes none of the suite's verbs, in any sense or form.
+
+    Run 12's fixed strings used six of them (18 threats and calls, 7 negatives); the check above only
+    covered the conjugated stems, so this one reads every generated text."""
+    from raqib import synthetic as sy
+
+    threats = [normalise(ex.text) for ex in written["violent_functional"].examples]
+    for verb in SUITE_VERBS:
+        assert any(re.search(verb, t) for t in threats), f"{verb} is not a verb of the suite"
+    pattern = re.compile("|".join(SUITE_VERBS))
+    texts = [normalise(row["text"]) for row in sy.generate()]
+    assert len(texts) > 2000
+    leaks = [t for t in texts if pattern.search(t)]
+    assert not leaks, leaks[:5]
+
+
 def test_challenge_wilson_interval_known_cases() -> None:
     # reference values: statsmodels proportion_confint(k, n, method="wilson")
     assert ch.wilson_interval(0, 10) == pytest.approx((0.0, 0.27753), abs=1e-5)

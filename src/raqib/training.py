@@ -113,11 +113,11 @@ def compact_state(model: Any, wrapped: Sequence[str]) -> dict[str, Any]:
     state: dict[str, Any] = {}
     for name in wrapped:
         module = model.get_submodule(name)
-        state[f"{name}.lora_A"] = module.lora_A.detach().float().contiguous().clone()
-        state[f"{name}.lora_B"] = module.lora_B.detach().float().contiguous().clone()
+        state[f"{name}.lora_A"] = module.lora_A.detach().float().cpu().contiguous().clone()
+        state[f"{name}.lora_B"] = module.lora_B.detach().float().cpu().contiguous().clone()
     for name, p in model.named_parameters():
         if name.startswith(("classifier.", "bert.pooler.")):
-            state[name] = p.detach().float().contiguous().clone()
+            state[name] = p.detach().float().cpu().contiguous().clone()
     return state
 
 
@@ -231,9 +231,9 @@ def train(
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total_steps - s) / max(1, total_steps - warmup))
     )
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
     use_bf16 = cfg.bf16 and (torch.cuda.is_available() or cpu_has_bf16())
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight.to(device), reduction="none")
     model.to(device)
     model.train()
     pad = tokenizer.pad_token_id
