@@ -82,6 +82,8 @@ class E5Checkpoint:
     pieces: list[tuple[str, float]]
     special: dict[str, int]
     tensors: dict[str, np.ndarray]
+    spans: dict[str, tuple[int, int]]
+    """Each tensor's byte offset and length in the file, for tools that patch the file in place."""
 
 
 class _Cursor:
@@ -179,6 +181,7 @@ def read_e5(path: Path) -> E5Checkpoint:
         hidden=hidden, layers=layers, heads=heads, ffn=ffn, vocab=vocab, max_positions=max_pos,
         type_vocab=type_vocab, eps=eps, pieces=pieces,
         special={"bos": bos, "eos": eos, "pad": pad, "unk": unk}, tensors=arrays,
+        spans={name: (offset, nbytes) for name, (_, _, offset, nbytes) in tensors.items()},  # type: ignore[misc]
     )
 
 

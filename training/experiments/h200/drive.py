@@ -1,6 +1,7 @@
 """Run the job grid concurrently on the one GPU, stop at a deadline, pack what finished into $OUT."""
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -21,7 +22,6 @@ for j in JOBS:
             json.dumps(j.get("extra", {}))]
     procs[j["name"]] = subprocess.Popen(args, stdout=open(logs / f"{j['name']}.log", "w"), stderr=subprocess.STDOUT,
                                         env=env)
-import re
 
 SCORE_S = float(os.environ.get("SCORE_S", 75))  # validation + suite scoring after training, per job (all at once)
 

@@ -5,12 +5,11 @@ the pruned base are those a full base gives. Run from the repo root with the pro
 """
 import json
 import lzma
-import struct
 from pathlib import Path
 
 import raqib
 from raqib import challenge as ch
-from raqib.backbone import e5_file
+from raqib.backbone import e5_file, read_e5
 from raqib.recipes import build_rows
 
 D = Path(".gpu/data")
@@ -35,27 +34,12 @@ for f in sorted(D.glob("*_train.jsonl")) + sorted(D.glob("*_validation.jsonl")):
 print("rows used", len(used))
 
 src = e5_file()
+ck = read_e5(src)
 data = bytearray(src.read_bytes())
-# walk the header as backbone.read_e5 does, to find the word-embedding tensor
-pos = 8
-hidden, layers, heads, ffn, vocab, max_pos, type_vocab = struct.unpack_from("<7i", data, pos); pos += 28
-pos += 4 + 4  # eps, block size
-n_pieces = struct.unpack_from("<5i", data, pos)[0]; pos += 20
-bloblen = struct.unpack_from("<Q", data, pos)[0]; pos += 8
-pos += (n_pieces + 1) * 4 + n_pieces * 4 + bloblen
-pos += 4  # map entries
-pos += 4 + struct.unpack_from("<I", data, pos)[0]
-n_tensors = struct.unpack_from("<i", data, pos)[0]; pos += 4
-where = {}
-for _ in range(n_tensors):
-    ln = struct.unpack_from("<H", data, pos)[0]; pos += 2
-    name = bytes(data[pos:pos + ln]).decode(); pos += ln
-    pos += 1 + 4
-    off, nb = struct.unpack_from("<QQ", data, pos); pos += 16
-    where[name] = (off, nb)
-off, nb = where["emb.word"]
-row_bytes = hidden // 32 * 18
-assert nb == vocab * row_bytes, (nb, vocab, row_bytes)
+off, nb = ck.spans["emb.word"]
+vocab = ck.vocab
+row_bytes = nb // vocab  # Q4_0: 18 bytes per 32 values
+assert row_bytes == ck.hidden // 32 * 18, (nb, vocab)
 zero = bytes(row_bytes)
 for r in range(vocab):
     if r not in used:
