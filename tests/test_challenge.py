@@ -125,8 +125,10 @@ def _synthetic_vocabulary() -> tuple[list[str], list[str], list[str]]:
     verbs = [normalise(v) for forms in sy.VERBS for v in forms]
     verbs += [normalise(f.format(s=s, o=o)) for f in frames for s in sy.STEMS for o in ("ك", "كم")]
     objects = [o for objs in sy.OBJECTS.values() for o in objs]
+    idioms = [i for dialect in sy.DIALECT_IDIOMS.values() for i in dialect]
+    calls = [c for parts in sy.DIALECT_CALLERS.values() for part in parts for c in part]
     phrases = [normalise(p) for p in (*sy.TARGETS, *sy.PLACES, *sy.CALLERS, *sy.GROUP, *sy.ADDRESSES,
-                                      *sy.WHEN, *objects) if p]
+                                      *sy.WHEN, *objects, *idioms, *calls) if p]
     fragments = []
     for template in (*sy.DIALECT_THREATS, *sy.DIALECT_CALLS, *sy.NEGATED, *sy.REPORTS, *sy.CONDEMN,
                      *sy.HYPERBOLE, *sy.CURSES, *sy.PROP, *sy.PROP_CALLS, *sy.PROP_NEWS):

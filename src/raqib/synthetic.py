@@ -49,7 +49,7 @@ VERBS = [
 ]
 # 1st-person imperfect stems that take an object suffix ("I will kill you"), conjugated per dialect by FUTURE
 STEMS = ["قتل", "ذبح", "حرق", "طعن", "فجر", "ضرب", "سحق", "دهس", "مزق", "سلخ", "سمم", "صلب", "عذب", "طحن",
-         "خوزق", "قنص"]
+         "خوزق", "قنص", "دفن", "دعس", "جلد", "هشم", "فقع", "دشدش"]
 FUTURE = {  # dialect -> (threat frames, negated frames); {s} stem, {o} object suffix
     "msa": (["سأ{s}{o}", "والله لأ{s}ن{o}", "سوف أ{s}{o} بيدي"], ["لن أ{s}{o} مهما فعلت", "لا تخف، لن أ{s}{o}"]),
     "egyptian": (["ه{s}{o}", "والنبي لا{s}{o}", "أنا ه{s}{o} بإيدي"], ["مش ه{s}{o} متخافش", "عمري ما ه{s}{o}"]),
@@ -99,6 +99,35 @@ DIALECT_CALLS = [  # calls to others, by dialect
     "يا عيال جهزوا السكاكين الليلة نرد عليهم", "هيا يا جماعة خلونا نحرق بيوتهم فوق روسهم",
     "يا رجالة محدش يرحم حد فيهم", "يا ولاد نروحلهم بالسلاح بكرة", "يا الخاوة ندخلو عليهم بالسكاكين",
 ]
+# Dialect threats that are idioms rather than a "kill" verb ("I'll drink your blood", "your mother will wear
+# black for you"), and calls to others with each dialect's callers, imperatives and weapons: run 14 showed that
+# Egyptian and Levantine threats are the thinnest once the suite's verbs are held out
+DIALECT_IDIOMS = {
+    "egyptian": ["هدفنك حي", "هجيب أجلك", "هخلي أمك تلبس عليك الأسود", "هشرب من دمك", "هفتح دماغك بالشومة",
+                 "هدخلك القبر بإيدي", "هسيح دمك على الأسفلت", "هطلع روحك في إيدي", "هغزك بالمطوة",
+                 "هدشدش عضمك"],
+    "levantine": ["رح ادفنك عايش", "رح قوصك بنص راسك", "رح اشرب من دمك", "رح خلي امك تندب عليك",
+                  "رح افتحلك راسك بالبلطة", "رح ابعجك بالسكين", "رح ادعسك بالسيارة", "رح اطلع روحك بإيدي",
+                  "رح فوت الخنجر ببطنك", "رح دقلك رقبتك"],
+    "gulf": ["بدفنك حي", "بشرب من دمك", "بطلع روحك بيدي", "بدعسك بالسيارة", "بغرز الخنجر في بطنك",
+             "بفقع عيونك", "بيتم عيالك", "بخلي أمك تبكي عليك دم", "بفجر راسك بالبندقية"],
+    "maghrebi": ["غادي ندفنك حي", "نشرب من دمك", "غادي نضربك بالجنوي", "نديرلك الجنوي فكرشك",
+                 "غادي نطرطق ليك راسك", "نحرقلك داركم وانت فيها", "غادي نخلي مك تبكي عليك"],
+}
+DIALECT_CALLERS = {  # dialect -> (callers, plural imperatives taking a target, endings)
+    "egyptian": (["يا رجالة", "يا اخواتي", "يا شباب المنطقة"],
+                 ["اقتلوا", "ادبحوا", "احرقوا", "اضربوا بالنار", "اطعنوا", "ادهسوا", "انزلوا بالسنج على"],
+                 ["قبل المغرب", "ومحدش يرحم حد فيهم", "قبل ما يهربوا", ""]),
+    "levantine": (["يا شباب", "يا خيي", "يا رجال الضيعة"],
+                  ["قوصوا", "دبحوا", "احرقوا", "اقتلوا", "ادعسوا", "فرموا", "بعجوا"],
+                  ["هلأ", "وما ترحموا حدا", "قبل ما يفلوا", ""]),
+    "gulf": (["يا رجاجيل", "يا شباب", "يا ربعي"],
+             ["اذبحوا", "اقتلوا", "احرقوا", "اطعنوا", "ادعسوا", "فجروا"],
+             ["اليوم قبل بكرة", "لا ترحمونهم", "قبل لا يشردون", ""]),
+    "maghrebi": (["يا الدراري", "يا شباب", "يا رجال الحي"],
+                 ["قتلو", "ذبحو", "حرقو", "ضربو بالجنوي", "طعنو"],
+                 ["هاد الليلة", "بلا رحمة", "قبل ما يهربو", ""]),
+}
 # The challenge suite's threats hold out these verbs (موت كسر خلص صفى ولع نزف): no template here uses them, in
 # any sense, so the suite measures threats phrased with verbs the model never saw (tests/test_challenge.py).
 NEGATED = [
@@ -190,6 +219,19 @@ def _first_person(rng: random.Random, *, negated: bool) -> str:
     return " ".join(part for part in (text, when, "" if plural else rng.choice(["", *ADDRESSES])) if part)
 
 
+def _dialect_idiom(rng: random.Random) -> str:
+    """An idiomatic dialect threat against one person, with an optional time or condition and address."""
+    text = rng.choice(DIALECT_IDIOMS[rng.choice(list(DIALECT_IDIOMS))])
+    return " ".join(part for part in (text, rng.choice(WHEN), rng.choice(["", *ADDRESSES])) if part)
+
+
+def _dialect_call(rng: random.Random) -> str:
+    """A call to others in one dialect: caller, imperative, target, ending."""
+    callers, imperatives, endings = DIALECT_CALLERS[rng.choice(list(DIALECT_CALLERS))]
+    parts = (rng.choice(callers), rng.choice(imperatives), rng.choice(TARGETS), rng.choice(endings))
+    return " ".join(part for part in parts if part)
+
+
 def _first_person_object(rng: random.Random) -> str:
     """A first-person frame with a thing as the object: the verb and the voice of a threat, and no victim."""
     threats, _ = FUTURE[rng.choice(list(FUTURE))]
@@ -224,6 +266,8 @@ def generate(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str, Any]
         (lambda: _first_person(rng, negated=False), 1, 0, "dialect_threat"),
         (lambda: _first_person(rng, negated=False), 1, 0, "dialect_threat"),
         (lambda: f"{rng.choice(DIALECT_THREATS)} {rng.choice(ADDRESSES)}", 1, 0, "dialect_threat"),
+        (lambda: _dialect_idiom(rng), 1, 0, "dialect_threat"),
+        (lambda: _dialect_call(rng), 1, 0, "dialect_call"),
         (lambda: f"أقسم بالله {rng.choice(VERBS)[2]} {rng.choice(TARGETS)} واحدا واحدا", 1, 0, "oath"),
         (lambda: f"إن لم يرحل {rng.choice(TARGETS)} ف{rng.choice(VERBS)[2]} كل من أجده منهم", 1, 0, "conditional"),
         (lambda: f"الحل الوحيد هو {rng.choice(VERBS)[3]} {rng.choice(TARGETS)}، {rng.choice(CALLERS)}", 1, 0, "must"),
@@ -233,6 +277,7 @@ def generate(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str, Any]
         (lambda: _first_person(rng, negated=True), 0, 0, "negated"),
         (lambda: _fill(rng.choice(CONDEMN), rng), 0, 0, "condemnation"),
         (lambda: f"هددني شخص وقال '{_first_person(rng, negated=False)}' فبلغت عنه الشرطة", 0, 0, "report"),
+        (lambda: f"هددني شخص وقال '{_dialect_idiom(rng)}' فبلغت عنه الشرطة", 0, 0, "report"),
         (lambda: _fill(rng.choice(NEGATED), rng), 0, 0, "negated"),
         (lambda: _fill(rng.choice(REPORTS), rng), 0, 0, "report"),
         (lambda: _fill(rng.choice(CONDEMN), rng), 0, 0, "condemnation"),
