@@ -42,7 +42,7 @@ test-all: install  ## run every test, slow ones included
 bench: install  ## throughput benchmark: plain transformers pipeline vs raqib
 	$(PY) benchmarks/throughput.py --repeats 2
 
-train: install  ## retrain the default model from ../shared/data (about 90 minutes on 2 cores)
+train: install  ## retrain the default model from ../shared/data (50-90 minutes on 2 cores: 48 with bf16)
 	$(VENV)/bin/raqib train --recipe default --data-dir ../shared/data -o models/raqib-ar-v1 \
 	  --splits-out out/splits --epochs 1.5 --max-minutes 120 \
 	  --min-precision violent_call=0.5 --min-precision propaganda=0.9

@@ -38,6 +38,7 @@ def test_training_writes_a_complete_compact_model_dir(tmp_path):
     assert weights and all(".lora_" in k or k.startswith(("classifier.", "bert.pooler.")) for k in weights)
     record = json.loads((out / "training.json").read_text())
     assert record["steps"] == record["planned_steps"] == 3
+    assert (record["device"], record["precision"]) == ("cpu", "float32")  # bf16=False: what ran, for the card
     assert "precision >= 0.9" in record["thresholds"]["propaganda"]["rule"]  # its floor, met or fallen back from
     assert record["thresholds"]["violent_call"]["rule"].startswith("max F1")
     loaded = Classifier.from_dir(out, device="cpu", dtype="float32", cache_size=0)

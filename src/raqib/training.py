@@ -309,6 +309,8 @@ def train(
         "planned_steps": total_steps,
         "stopped_early": stopped_early,
         "train_minutes": round(train_minutes, 1),
+        "device": device,
+        "precision": "bf16 autocast" if use_bf16 else "float32",  # what ran, not what the config asked for
         "final_loss": float(np.mean(losses[-50:])) if losses else None,
         "trainable_parameters": n_train,
         "thresholds": {lb: asdict(choices[lb]) | {"trials": None} for lb in labels},
