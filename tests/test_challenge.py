@@ -47,11 +47,12 @@ def test_challenge_manifest_is_consistent() -> None:
 
 
 def test_challenge_written_slices_load_with_expected_labels(written: dict[str, ch.Slice]) -> None:
-    assert set(written) == {"counter_speech", "insults_hyperbole", "violent_functional", "violent_contrasts",
-                            "violent_obfuscated", "contrasts_obfuscated", "propaganda_contrasts"}
+    assert set(written) == {"counter_speech", "insults_hyperbole", "friendly_futures", "violent_functional",
+                            "violent_contrasts", "violent_obfuscated", "contrasts_obfuscated", "propaganda_contrasts"}
     expected = {
         "counter_speech": {"violent_call": 0, "propaganda": 0},
         "insults_hyperbole": {"violent_call": 0, "propaganda": 0},
+        "friendly_futures": {"violent_call": 0, "propaganda": 0},
         "violent_functional": {"violent_call": 1, "propaganda": 0},
         "violent_contrasts": {"violent_call": 0, "propaganda": 0},
         "violent_obfuscated": {"violent_call": 1, "propaganda": 0},
@@ -145,7 +146,7 @@ def _has_phrase(text: str, phrase: str) -> bool:
 
 def test_challenge_written_slices_hold_out_the_training_templates(written: dict[str, ch.Slice]) -> None:
     verbs, phrases, fragments = _synthetic_vocabulary()
-    for name in ("counter_speech", "insults_hyperbole", "violent_functional", "violent_contrasts",
+    for name in ("counter_speech", "insults_hyperbole", "friendly_futures", "violent_functional", "violent_contrasts",
                  "propaganda_contrasts"):
         for ex in written[name].examples:
             text = normalise(ex.text)
