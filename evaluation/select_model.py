@@ -192,8 +192,8 @@ def target_summary(checks: Sequence[Any], targets: Mapping[str, Any]) -> dict[st
         if not c.values:
             out[c.target] = {"passed": None}
             continue
-        where, value, ci = min(c.values, key=lambda v: v[1] if t.op == ">=" else -v[1])
-        gap = max(0.0, t.bound - value) if t.op == ">=" else max(0.0, value - t.bound)
+        where, value, ci = t.worst(c.values)
+        gap = t.shortfall(value)
         out[c.target] = {"passed": c.passed, "worst": value, "where": where, "ci": list(ci) if ci else None,
                          "shortfall": gap}
     return out

@@ -48,7 +48,8 @@ def test_challenge_manifest_is_consistent() -> None:
 
 def test_challenge_written_slices_load_with_expected_labels(written: dict[str, ch.Slice]) -> None:
     assert set(written) == {"counter_speech", "insults_hyperbole", "friendly_futures", "violent_functional",
-                            "violent_contrasts", "violent_obfuscated", "contrasts_obfuscated", "propaganda_contrasts"}
+                            "violent_contrasts", "violent_obfuscated", "contrasts_obfuscated",
+                            "propaganda_contrasts"}
     expected = {
         "counter_speech": {"violent_call": 0, "propaganda": 0},
         "insults_hyperbole": {"violent_call": 0, "propaganda": 0},
@@ -146,8 +147,8 @@ def _has_phrase(text: str, phrase: str) -> bool:
 
 def test_challenge_written_slices_hold_out_the_training_templates(written: dict[str, ch.Slice]) -> None:
     verbs, phrases, fragments = _synthetic_vocabulary()
-    for name in ("counter_speech", "insults_hyperbole", "friendly_futures", "violent_functional", "violent_contrasts",
-                 "propaganda_contrasts"):
+    for name in ("counter_speech", "insults_hyperbole", "friendly_futures", "violent_functional",
+                 "violent_contrasts", "propaganda_contrasts"):
         for ex in written[name].examples:
             text = normalise(ex.text)
             assert not [v for v in verbs if _has_phrase(text, v)], (name, ex.text)
@@ -161,10 +162,6 @@ def test_challenge_written_slices_hold_out_the_training_templates(written: dict[
         assert not roots.search(normalise(ex.text)), ex.text
 
 
-SUITE_VERBS = ("موت", "كسر", "خلص", "صف[يى]", "ولع", "نزف")
-"""Verb roots the suite's threats are phrased with (kill, break, finish off, liquidate, set alight, bleed)."""
-
-
 def test_challenge_suite_verbs_never_reach_the_generator(written: dict[str, ch.Slice]) -> None:
     """The other direction: the generator writes none of the suite's verbs, in any sense or form.
 
@@ -173,9 +170,9 @@ def test_challenge_suite_verbs_never_reach_the_generator(written: dict[str, ch.S
     from raqib import synthetic as sy
 
     threats = [normalise(ex.text) for ex in written["violent_functional"].examples]
-    for verb in SUITE_VERBS:
+    for verb in sy.SUITE_VERBS:
         assert any(re.search(verb, t) for t in threats), f"{verb} is not a verb of the suite"
-    pattern = re.compile("|".join(SUITE_VERBS))
+    pattern = re.compile("|".join(sy.SUITE_VERBS))
     texts = [normalise(row["text"]) for row in sy.generate()]
     assert len(texts) > 2000
     leaks = [t for t in texts if pattern.search(t)]
@@ -229,6 +226,11 @@ def test_challenge_targets_pass_and_miss(written: dict[str, ch.Slice]) -> None:
     assert vc.worst and all(w["gold"] == 0 for w in vc.worst)
     table = ch.format_table({"oracle": oracle, "everything": everything}, targets=targets)
     assert "PASS" in table and "MISS by 97.0 pts" in table and "n/a (slice not run)" in table
+    recall, fpr = targets["violent_functional_recall"], targets["violent_contrasts_fpr"]
+    measured = [("a", 0.95, None), ("b", 0.40, None), ("c", 0.02, None)]
+    assert recall.worst(measured)[0] == "c" and fpr.worst(measured)[0] == "a"
+    assert recall.shortfall(0.95) == 0.0 and recall.shortfall(0.40) == pytest.approx(0.50)
+    assert fpr.shortfall(0.02) == 0.0 and fpr.shortfall(0.05) == pytest.approx(0.02)
     json.dumps(ch.results_to_json({"oracle": oracle}, targets=targets))
 
 

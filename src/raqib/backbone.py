@@ -181,7 +181,8 @@ def read_e5(path: Path) -> E5Checkpoint:
         hidden=hidden, layers=layers, heads=heads, ffn=ffn, vocab=vocab, max_positions=max_pos,
         type_vocab=type_vocab, eps=eps, pieces=pieces,
         special={"bos": bos, "eos": eos, "pad": pad, "unk": unk}, tensors=arrays,
-        spans={name: (offset, nbytes) for name, (_, _, offset, nbytes) in tensors.items()},  # type: ignore[misc]
+        spans={name: (offset, nbytes)  # type: ignore[misc]
+               for name, (_, _, offset, nbytes) in tensors.items()},
     )
 
 

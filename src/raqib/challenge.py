@@ -74,6 +74,15 @@ class Target:
     def passes(self, value: float) -> bool:
         return value >= self.bound if self.op == ">=" else value <= self.bound
 
+    def worst(self, values: Iterable[Sequence[Any]]) -> Sequence[Any]:
+        """The measured ``(where, value, interval)`` that decides the bar: the lowest value of an at-least
+        bar, the highest of an at-most one."""
+        return min(values, key=lambda v: v[1] if self.op == ">=" else -v[1])
+
+    def shortfall(self, value: float) -> float:
+        """How far ``value`` is from the bar, 0 when it passes (the distance model selection sums)."""
+        return max(0.0, self.bound - value) if self.op == ">=" else max(0.0, value - self.bound)
+
 
 @dataclass(frozen=True)
 class Slice:
@@ -631,14 +640,11 @@ def _esc(text: str, limit: int = 90) -> str:
 def _verdict(target: Target, check: TargetCheck) -> str:
     if check.passed is None:
         return "n/a (slice not run)"
-    worst_where, worst = min(
-        ((w, v) for w, v, _ in check.values),
-        key=lambda wv: wv[1] if target.op == ">=" else -wv[1],
-    )
+    worst_where, worst, _ = target.worst(check.values)
     shown = f"{worst:.3f}" if target.metric == "f1" else _pct(worst)
     if check.passed:
         return f"PASS (worst {shown}, {worst_where})"
-    gap = abs(worst - target.bound)
+    gap = target.shortfall(worst)
     gap_s = f"{gap:.3f}" if target.metric == "f1" else f"{100 * gap:.1f} pts"
     failing = sum(1 for _, v, _ in check.values if not target.passes(v))
     return f"MISS by {gap_s} ({worst_where} {shown}; {failing} of {len(check.values)} below the bar)"

@@ -147,10 +147,12 @@ def render(model_path: str | Path, *, metrics_md: str | None = None) -> str:
         c = record.get("config", {})
         out += ["## Training", "",
                 f"{record.get('steps')} steps of batch {c.get('batch_size')} ({record.get('train_minutes')} min on "
-                f"{record.get('device', 'cpu').upper()}), max length {c.get('max_length')} tokens, LoRA r={c.get('lora_r')} alpha={c.get('lora_alpha')} "
+                f"{record.get('device', 'cpu').upper()}), max length {c.get('max_length')} tokens, "
+                f"LoRA r={c.get('lora_r')} alpha={c.get('lora_alpha')} "
                 f"on every attention and feed-forward projection, learning rate {c.get('learning_rate')} "
                 f"(head {c.get('head_learning_rate')}), positives oversampled x{c.get('positive_oversample')}, "
-                f"{record.get('precision', 'precision not recorded')}, seed {c.get('seed')}; {record.get('trainable_parameters')} trained parameters. "
+                f"{record.get('precision', 'precision not recorded')}, seed {c.get('seed')}; "
+                f"{record.get('trainable_parameters')} trained parameters. "
                 f"Final training loss {record.get('final_loss', 0):.4f}."
                 + (" Stopped early by the time budget." if record.get("stopped_early") else ""), ""]
     if metrics_md:

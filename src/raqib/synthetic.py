@@ -99,9 +99,9 @@ DIALECT_CALLS = [  # calls to others, by dialect
     "يا عيال جهزوا السكاكين الليلة نرد عليهم", "هيا يا جماعة خلونا نحرق بيوتهم فوق روسهم",
     "يا رجالة محدش يرحم حد فيهم", "يا ولاد نروحلهم بالسلاح بكرة", "يا الخاوة ندخلو عليهم بالسكاكين",
 ]
-# Dialect threats that are idioms rather than a "kill" verb ("I'll drink your blood", "your mother will wear
-# black for you"), and calls to others with each dialect's callers, imperatives and weapons: run 14 showed that
-# Egyptian and Levantine threats are the thinnest once the suite's verbs are held out
+# Dialect threats that are idioms rather than a "kill" verb ("I'll drink your blood", "your mother will
+# wear black for you"), and calls to others with each dialect's callers, imperatives and weapons: run 14
+# showed that Egyptian and Levantine threats are the thinnest once the suite's verbs are held out
 DIALECT_IDIOMS = {
     "egyptian": ["هدفنك حي", "هجيب أجلك", "هخلي أمك تلبس عليك الأسود", "هشرب من دمك", "هفتح دماغك بالشومة",
                  "هدخلك القبر بإيدي", "هسيح دمك على الأسفلت", "هطلع روحك في إيدي", "هغزك بالمطوة",
@@ -128,8 +128,11 @@ DIALECT_CALLERS = {  # dialect -> (callers, plural imperatives taking a target, 
                  ["قتلو", "ذبحو", "حرقو", "ضربو بالجنوي", "طعنو"],
                  ["هاد الليلة", "بلا رحمة", "قبل ما يهربو", ""]),
 }
-# The challenge suite's threats hold out these verbs (موت كسر خلص صفى ولع نزف): no template here uses them, in
-# any sense, so the suite measures threats phrased with verbs the model never saw (tests/test_challenge.py).
+SUITE_VERBS = ("موت", "كسر", "خلص", "صف[يى]", "ولع", "نزف")
+"""Verb roots (regular expressions on normalised text) the challenge suite's threats are phrased with:
+kill, break, finish off, liquidate, set alight, bleed. No template here uses them, in any sense, so the suite
+measures threats phrased with verbs the model never saw (tests/test_challenge.py). Run 12's templates used
+all six."""
 NEGATED = [
     "لن أقتل أحدا مهما حصل", "ما راح أذبح أحد، أنا ضد العنف", "لا تقتلوا الأبرياء", "لا تحرقوا البيوت",
     "لن نؤذي أحدا", "ما بأذي أحد والله", "لا أريد أن أضرب أحدا", "لا تعتدوا على {target}",
