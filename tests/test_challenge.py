@@ -125,7 +125,8 @@ def _synthetic_vocabulary() -> tuple[list[str], list[str], list[str]]:
 
     frames = [frame for threats, negations in sy.FUTURE.values() for frame in (*threats, *negations)]
     verbs = [normalise(v) for forms in sy.VERBS for v in forms]
-    verbs += [normalise(f.format(s=s, o=o)) for f in frames for s in sy.STEMS for o in ("ك", "كم")]
+    verbs += [normalise(f.format(s=s, o=o)) for f in frames for s in (*sy.STEMS, *sy.FRIENDLY_STEMS)
+              for o in ("ك", "كم")]
     objects = [o for objs in sy.OBJECTS.values() for o in objs]
     idioms = [i for dialect in sy.DIALECT_IDIOMS.values() for i in dialect]
     calls = [c for parts in sy.DIALECT_CALLERS.values() for part in parts for c in part]

@@ -73,8 +73,13 @@ OBJECTS = {
     "سمم": ["الفئران", "النمل"],
     "قنص": ["الفرص", "الحمام البري", "العروض في التخفيضات"],
 }
-ADDRESSES = ["يا خسيس", "يا جبان", "يا سافل", "يا منافق", "يا عميل", "يا زنديق", "يا وسخ", "يا مرتزق",
-             "يا مازن", "يا كريم", "يا أبو خالد", "يا طارق", "يا سلمى"]
+# Stems of everyday verbs taking the same object suffix ("I'll thank / hug / drive you"): the threat frames
+# of FUTURE, times and addresses with these are negatives, so the frame, time and address are not what makes a
+# threat (run 15 flagged "I'll visit you tomorrow" in every dialect). Not the verbs of the friendly_futures slice
+FRIENDLY_STEMS = ["شكر", "حضن", "كرم", "فرح", "سامح", "رافق", "دعم", "وصل", "بوس", "صحي", "ضيف", "نصح",
+                  "طمن", "فاجئ", "شجع", "ودع", "حمي", "هني"]
+NAMES = ["يا مازن", "يا كريم", "يا أبو خالد", "يا طارق", "يا سلمى"]
+ADDRESSES = ["يا خسيس", "يا جبان", "يا سافل", "يا منافق", "يا عميل", "يا زنديق", "يا وسخ", "يا مرتزق", *NAMES]
 WHEN = ["بكرة العصر", "قبل الجمعة", "بعد الصلاة", "أول ما أشوفك", "وين ما رحت", "وانت نايم", "اذا ما اعتذرت",
         "اذا لمحتك مرة ثانية", "لو كتبت عني مرة ثانية", "لو فضحتني", ""]
 TARGETS = [
@@ -222,6 +227,15 @@ def _first_person(rng: random.Random, *, negated: bool) -> str:
     return " ".join(part for part in (text, when, "" if plural else rng.choice(["", *ADDRESSES])) if part)
 
 
+def _friendly_future(rng: random.Random) -> str:
+    """A threat's frame and time around an everyday verb: "I'll hug you after prayers, Karim".
+
+    Addressed by name only: "I'll pamper you, coward" reads as an ironic threat."""
+    threats, _ = FUTURE[rng.choice(list(FUTURE))]
+    text = rng.choice(threats).format(s=rng.choice(FRIENDLY_STEMS), o=rng.choice(["ك", "ك", "كم"]))
+    return " ".join(part for part in (text, rng.choice(WHEN[:6]), rng.choice(["", *NAMES])) if part)
+
+
 def _dialect_idiom(rng: random.Random) -> str:
     """An idiomatic dialect threat against one person, with an optional time or condition and address."""
     text = rng.choice(DIALECT_IDIOMS[rng.choice(list(DIALECT_IDIOMS))])
@@ -288,6 +302,9 @@ def generate(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str, Any]
         # listed twice: twice the rows, from the widest frames
         (lambda: _first_person_object(rng), 0, 0, "object"),
         (lambda: _first_person_object(rng), 0, 0, "object"),
+        # listed twice, like the threats in the same frames
+        (lambda: _friendly_future(rng), 0, 0, "friendly"),
+        (lambda: _friendly_future(rng), 0, 0, "friendly"),
         (lambda: rng.choice(CURSES), 0, 0, "curse"),
         (lambda: _fill(rng.choice(PROP), rng), 0, 1, "propaganda"),
         (lambda: _fill(rng.choice(PROP_CALLS), rng), 1, 1, "propaganda_call"),
