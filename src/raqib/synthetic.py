@@ -49,7 +49,9 @@ VERBS = [
 ]
 # 1st-person imperfect stems that take an object suffix ("I will kill you"), conjugated per dialect by FUTURE
 STEMS = ["قتل", "ذبح", "حرق", "طعن", "فجر", "ضرب", "سحق", "دهس", "مزق", "سلخ", "سمم", "صلب", "عذب", "طحن",
-         "خوزق", "قنص", "دفن", "دعس", "جلد", "هشم", "فقع", "دشدش"]
+         "خوزق", "قنص", "دفن", "دعس", "جلد", "هشم", "فقع", "دشدش",
+         # run 17: more violent verbs for the same frames, so that the verb, not the frame, makes the threat
+         "شوه", "رفس", "فشخ", "فلع", "شرمل", "عور", "فرم", "بعج", "خزق", "رشق", "قصف"]
 FUTURE = {  # dialect -> (threat frames, negated frames); {s} stem, {o} object suffix
     "msa": (["سأ{s}{o}", "والله لأ{s}ن{o}", "سوف أ{s}{o} بيدي"], ["لن أ{s}{o} مهما فعلت", "لا تخف، لن أ{s}{o}"]),
     "egyptian": (["ه{s}{o}", "والنبي لا{s}{o}", "أنا ه{s}{o} بإيدي"], ["مش ه{s}{o} متخافش", "عمري ما ه{s}{o}"]),
