@@ -76,14 +76,14 @@ OBJECTS = {
     "قنص": ["الفرص", "الحمام البري", "العروض في التخفيضات"],
 }
 # Stems of everyday verbs taking the same object suffix ("I'll thank / hug / drive you"): the threat frames
-# of FUTURE, times and addresses with these are negatives, so the frame, time and address are not what makes a
+# of FUTURE, times and names with these are negatives, so the frame, time and address are not what makes a
 # threat (run 15 flagged "I'll visit you tomorrow" in every dialect). Not the verbs of the friendly_futures slice
 FRIENDLY_STEMS = ["شكر", "حضن", "كرم", "فرح", "سامح", "رافق", "دعم", "وصل", "بوس", "صحي", "ضيف", "نصح",
                   "طمن", "فاجئ", "شجع", "ودع", "حمي", "هني"]
 NAMES = ["يا مازن", "يا كريم", "يا أبو خالد", "يا طارق", "يا سلمى"]
 ADDRESSES = ["يا خسيس", "يا جبان", "يا سافل", "يا منافق", "يا عميل", "يا زنديق", "يا وسخ", "يا مرتزق", *NAMES]
-WHEN = ["بكرة العصر", "قبل الجمعة", "بعد الصلاة", "أول ما أشوفك", "وين ما رحت", "وانت نايم", "اذا ما اعتذرت",
-        "اذا لمحتك مرة ثانية", "لو كتبت عني مرة ثانية", "لو فضحتني", ""]
+TIMES = ["بكرة العصر", "قبل الجمعة", "بعد الصلاة", "أول ما أشوفك", "وين ما رحت", "وانت نايم"]
+WHEN = [*TIMES, "اذا ما اعتذرت", "اذا لمحتك مرة ثانية", "لو كتبت عني مرة ثانية", "لو فضحتني", ""]
 TARGETS = [
     "الشيعة", "النصارى", "اليهود", "الكفار", "المرتدين", "الشرطة", "الجنود", "الصحفيين", "هؤلاء الخونة",
     "أهل القرية", "اللاجئين", "المعلمين", "النساء المتبرجات", "أعداء الله", "عناصر الجيش", "الأجانب",
@@ -235,7 +235,7 @@ def _friendly_future(rng: random.Random) -> str:
     Addressed by name only: "I'll pamper you, coward" reads as an ironic threat."""
     threats, _ = FUTURE[rng.choice(list(FUTURE))]
     text = rng.choice(threats).format(s=rng.choice(FRIENDLY_STEMS), o=rng.choice(["ك", "ك", "كم"]))
-    return " ".join(part for part in (text, rng.choice(WHEN[:6]), rng.choice(["", *NAMES])) if part)
+    return " ".join(part for part in (text, rng.choice(TIMES), rng.choice(["", *NAMES])) if part)
 
 
 def _dialect_idiom(rng: random.Random) -> str:
