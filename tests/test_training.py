@@ -150,6 +150,16 @@ def test_a_training_only_source_never_relabels_or_moves_a_held_out_text(tmp_path
     assert [r["split"] for r in rows if r["source"] == "mined"] == ["train"]
 
 
+def test_mined_positives_recipe_keeps_the_reviewed_threats_and_propaganda_only(monkeypatch):
+    reviewed = [{"text": f"t{v}{p}", "violent_call": v, "propaganda": p, "source": "mined"}
+                for v in (0, 1) for p in (0, 1)]
+    monkeypatch.setattr(recipes, "read_mined", lambda root: iter(reviewed))
+    assert [r["text"] for r in recipes.read_mined_positives(DATA)] == ["t01", "t10", "t11"]
+    spec = recipes.RECIPES["mined_positives"]
+    assert [s.name for s in spec[:-1]] == [s.name for s in recipes.DEFAULT_SOURCES[:-1]] + ["mined"]
+    assert spec[-1] is recipes.DEFAULT_SOURCES[-1] and recipes.MINED_POSITIVES.train_only
+
+
 def test_every_reviewed_row_is_found_once_in_the_pools_and_is_new_to_the_recipe():
     """mined.tsv names rows by key hash: each must still exist, outside the recipe's sample (so never held out)."""
     if not DATA.is_dir():

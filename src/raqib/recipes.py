@@ -301,11 +301,23 @@ MINED = SourceSpec("mined", read_mined, None,
                    "the pools' remainder (never sampled above): the texts the previous model scored highest, read "
                    "and labelled by the project: hard negatives, and the threats and propaganda the pools held "
                    "(train only)", "as each pool", train_only=True)
+
+
+def read_mined_positives(root: Path) -> Iterator[Row]:
+    """The reviewed rows that carry a label, without the hard negatives (run 18 tests whether those cost recall)."""
+    return (r for r in read_mined(root) if r["violent_call"] or r["propaganda"])
+
+
+MINED_POSITIVES = SourceSpec("mined", read_mined_positives, None,
+                             "the threats and propaganda found in the pools' remainder by the review of `mined` "
+                             "(train only)", "as each pool", train_only=True)
 RECIPES: dict[str, tuple[SourceSpec, ...]] = {
     "default": DEFAULT_SOURCES,
     "mined": DEFAULT_SOURCES[:-1] + (MINED,) + DEFAULT_SOURCES[-1:],
+    "mined_positives": DEFAULT_SOURCES[:-1] + (MINED_POSITIVES,) + DEFAULT_SOURCES[-1:],
 }
-"""`raqib train --recipe NAME`. "mined" adds the reviewed rows of `MINED_FILE` (not shipped: training/README.md)."""
+"""`raqib train --recipe NAME`. "mined" adds the reviewed rows of `MINED_FILE`, "mined_positives" only those with
+a label (neither shipped: training/README.md, "Run 7" and "Run 18")."""
 
 
 def build_rows(data_dir: str | Path, *, sources: tuple[SourceSpec, ...] = DEFAULT_SOURCES, seed: int = 0,
