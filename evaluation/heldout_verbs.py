@@ -1,6 +1,6 @@
 """The challenge suite's shortfall counted only on threats whose verbs no run's templates ever used.
 
-Run 12 (the shipped model) was trained on templates that shared six verbs with the suite's threats
+Run 12 (shipped until run 17) was trained on templates that shared six verbs with the suite's threats
 (`raqib.synthetic.SUITE_VERBS`; training/README.md, "Run 14"); 50 of the 161 functional threats use one of
 them, so its suite recall partly measures recall of its own templates. This script compares models on the
 other 111 threats and their obfuscated forms, and takes every other target from each model's
