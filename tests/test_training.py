@@ -160,6 +160,15 @@ def test_mined_positives_recipe_keeps_the_reviewed_threats_and_propaganda_only(m
     assert spec[-1] is recipes.DEFAULT_SOURCES[-1] and recipes.MINED_POSITIVES.train_only
 
 
+def test_train_command_offers_exactly_the_recipes_that_exist():
+    """The CLI spells the names out so that `raqib --help` need not import the recipes; they must not drift."""
+    from raqib.cli import build_parser
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    (recipe,) = [a for a in train._actions if a.dest == "recipe"]
+    assert list(recipe.choices) == list(recipes.RECIPES)
+
+
 def test_every_reviewed_row_is_found_once_in_the_pools_and_is_new_to_the_recipe():
     """mined.tsv names rows by key hash: each must still exist, outside the recipe's sample (so never held out)."""
     if not DATA.is_dir():
