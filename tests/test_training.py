@@ -150,7 +150,7 @@ def test_a_training_only_source_never_relabels_or_moves_a_held_out_text(tmp_path
     assert [r["split"] for r in rows if r["source"] == "mined"] == ["train"]
 
 
-def test_mined_positives_recipe_keeps_the_reviewed_threats_and_propaganda_only(monkeypatch):
+def test_mined_recipes_keep_the_reviewed_rows_they_name(monkeypatch):
     reviewed = [{"text": f"t{v}{p}", "violent_call": v, "propaganda": p, "source": "mined"}
                 for v in (0, 1) for p in (0, 1)]
     monkeypatch.setattr(recipes, "read_mined", lambda root: iter(reviewed))
@@ -158,6 +158,10 @@ def test_mined_positives_recipe_keeps_the_reviewed_threats_and_propaganda_only(m
     spec = recipes.RECIPES["mined_positives"]
     assert [s.name for s in spec[:-1]] == [s.name for s in recipes.DEFAULT_SOURCES[:-1]] + ["mined"]
     assert spec[-1] is recipes.DEFAULT_SOURCES[-1] and recipes.MINED_POSITIVES.train_only
+    assert [r["text"] for r in recipes.read_mined_threats(DATA)] == ["t10"]
+    spec = recipes.RECIPES["mined_threats"]
+    assert [s.name for s in spec[:-1]] == [s.name for s in recipes.DEFAULT_SOURCES[:-1]] + ["mined"]
+    assert spec[-2] is recipes.MINED_THREATS and recipes.MINED_THREATS.train_only
 
 
 def test_train_command_offers_exactly_the_recipes_that_exist():

@@ -311,13 +311,25 @@ def read_mined_positives(root: Path) -> Iterator[Row]:
 MINED_POSITIVES = SourceSpec("mined", read_mined_positives, None,
                              "the threats and propaganda found in the pools' remainder by the review of `mined` "
                              "(train only)", "as each pool", train_only=True)
+
+
+def read_mined_threats(root: Path) -> Iterator[Row]:
+    """The reviewed calls to violence that promote no group (run 19: threat recall without run 18's propaganda loss)."""
+    return (r for r in read_mined(root) if r["violent_call"] and not r["propaganda"])
+
+
+MINED_THREATS = SourceSpec("mined", read_mined_threats, None,
+                           "the calls to violence (promoting no group) found in the pools' remainder by the review "
+                           "of `mined` (train only)", "as each pool", train_only=True)
 RECIPES: dict[str, tuple[SourceSpec, ...]] = {
     "default": DEFAULT_SOURCES,
     "mined": DEFAULT_SOURCES[:-1] + (MINED,) + DEFAULT_SOURCES[-1:],
     "mined_positives": DEFAULT_SOURCES[:-1] + (MINED_POSITIVES,) + DEFAULT_SOURCES[-1:],
+    "mined_threats": DEFAULT_SOURCES[:-1] + (MINED_THREATS,) + DEFAULT_SOURCES[-1:],
 }
 """`raqib train --recipe NAME`. "mined" adds the reviewed rows of `MINED_FILE`, "mined_positives" only those with
-a label (neither shipped: training/README.md, "Run 7" and "Run 18")."""
+a label, "mined_threats" only the calls to violence that are not propaganda (none shipped: training/README.md,
+"Run 7", "Run 18" and "Run 19")."""
 
 
 def build_rows(data_dir: str | Path, *, sources: tuple[SourceSpec, ...] = DEFAULT_SOURCES, seed: int = 0,
