@@ -184,7 +184,6 @@ def train(
     from raqib.backbone import E5_SHA256, E5_SMALL, base_model_dir
     from raqib.classifier import Classifier, pad_batch
     from raqib.devices import cpu_has_bf16
-    from raqib.evaluation import find_thresholds
     from raqib.normalise import normalise
 
     cfg = config or TrainingConfig()
@@ -289,19 +288,8 @@ def train(
     hf_config = model.config.to_dict()
     clf = Classifier(model, tokenizer, raqib_cfg, name=Path(out_dir).name, hf_config=hf_config, compact_state=state)
 
-    # Calibration and thresholds from validation logits, computed by the same windowed path as inference.
-    val_texts = [normalise(r["text"], version=cfg.normaliser_version) for r in validation_rows]
     model.to(dtype=torch.float32)
-    val_logits, _ = clf._logits(val_texts, 64)
-    val_known = annotated_mask(validation_rows, labels).astype(bool)
-    keep = {lb: np.flatnonzero(val_known[:, k]) for k, lb in enumerate(labels)}
-    gold = {lb: [int(validation_rows[i][lb]) for i in keep[lb]] for lb in labels}
-    for k, lb in enumerate(labels):
-        raqib_cfg.calibration[lb] = platt([val_logits[i][k] for i in keep[lb]], gold[lb])
-    probs = {lb: [clf._calibrated(val_logits[i])[lb] for i in keep[lb]] for lb in labels}
-    choices = find_thresholds(probs, gold, min_precision=cfg.min_precision)
-    raqib_cfg.thresholds = {lb: float(choices[lb].threshold) for lb in labels}
-
+    choices = calibrate(clf, validation_rows, min_precision=cfg.min_precision)
     out = clf.save(out_dir)
     training_record = {
         "config": {**asdict(cfg), "labels": list(labels)},
@@ -319,6 +307,29 @@ def train(
     (out / "training.json").write_text(json.dumps(training_record, ensure_ascii=False, indent=2) + "\n",
                                        encoding="utf-8")
     return clf
+
+
+def calibrate(clf: Any, validation_rows: Sequence[Mapping[str, Any]], *,
+              min_precision: float | Mapping[str, float | None] | None = None) -> dict[str, Any]:
+    """Set `clf`'s Platt calibration and thresholds from validation logits, computed by the windowed path that
+    inference uses; returns the threshold choices (`evaluation.ThresholdChoice` per label)."""
+    import numpy as np
+
+    from raqib.evaluation import find_thresholds
+    from raqib.normalise import normalise
+
+    cfg, labels = clf.config, clf.config.labels
+    val_texts = [normalise(r["text"], version=cfg.normaliser["version"]) for r in validation_rows]
+    val_logits, _ = clf._logits(val_texts, 64)
+    val_known = annotated_mask(validation_rows, labels).astype(bool)
+    keep = {lb: np.flatnonzero(val_known[:, k]) for k, lb in enumerate(labels)}
+    gold = {lb: [int(validation_rows[i][lb]) for i in keep[lb]] for lb in labels}
+    for k, lb in enumerate(labels):
+        cfg.calibration[lb] = platt([val_logits[i][k] for i in keep[lb]], gold[lb])
+    probs = {lb: [clf._calibrated(val_logits[i])[lb] for i in keep[lb]] for lb in labels}
+    choices = find_thresholds(probs, gold, min_precision=min_precision)
+    cfg.thresholds = {lb: float(choices[lb].threshold) for lb in labels}
+    return choices
 
 
 def _versions() -> dict[str, str]:

@@ -1,0 +1,86 @@
+"""Average several runs of one recipe into one model (a "model soup"), then calibrate it on validation.
+
+Seeds of one recipe differ by about 6 points of challenge shortfall (training/README.md, "Seeds and epochs"),
+more than most recipe changes. Averaging their weights is meant to keep what the seeds share and cancel what
+each learnt by chance, at no cost at inference: the LoRA deltas are averaged exactly, as one adapter of rank
+n x r (A stacked, B stacked and divided by n, alpha scaled so that alpha / r is unchanged), and merged into the
+base weights at load time like any adapter; the pooler and head are averaged. Calibration and thresholds are
+then chosen on the recipe's validation split by the rule `make train` uses.
+
+    python training/soup.py runs/r17 runs/r17s1 -o runs/soup17 --data-dir ../shared/data \\
+        --min-precision violent_call=0.5 --min-precision propaganda=0.9
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from raqib import model_dir as md
+from raqib import LABELS, recipes
+from raqib.cli.score import parse_threshold, resolve_thresholds
+from raqib.evaluation import ThresholdChoice
+
+
+def soup_state(states: list[dict], adapters: list[dict]) -> tuple[dict, dict]:
+    """The averaged compact state and its adapter entry (rank and alpha times the number of runs)."""
+    import torch
+
+    n = len(states)
+    if any(set(s) != set(states[0]) for s in states) or any(a != adapters[0] for a in adapters):
+        raise ValueError("the runs do not share one adapter layout (targets, rank, alpha) and tensor names")
+    out = {}
+    for key in states[0]:
+        if key.endswith(".lora_A"):
+            out[key] = torch.cat([s[key].float() for s in states], dim=0)
+        elif key.endswith(".lora_B"):
+            out[key] = torch.cat([s[key].float() for s in states], dim=1) / n
+        else:
+            out[key] = torch.stack([s[key].float() for s in states]).mean(0)
+    return out, {**adapters[0], "r": adapters[0]["r"] * n, "alpha": adapters[0]["alpha"] * n}
+
+
+def main() -> None:
+    from dataclasses import asdict
+
+    from safetensors.torch import load_file, save_file
+
+    from raqib.classifier import Classifier
+    from raqib.training import calibrate
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", nargs="+", type=Path, help="model directories of one recipe (different seeds)")
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    p.add_argument("--recipe", default="default", choices=list(recipes.RECIPES))
+    p.add_argument("--min-precision", action="append", type=parse_threshold, metavar="[LABEL=]VALUE")
+    args = p.parse_args()
+
+    configs = [md.read_config(run) for run in args.runs]
+    states = [load_file(run / md.WEIGHTS_FILE) for run in args.runs]
+    state, adapter = soup_state(states, [cfg.adapter for _, cfg in configs])
+    hf_config, cfg = configs[0]
+    cfg.adapter = adapter
+    args.output.mkdir(parents=True, exist_ok=True)
+    save_file(state, args.output / md.WEIGHTS_FILE)
+    from raqib.backbone import sha256_file
+
+    cfg.weights_sha256 = sha256_file(args.output / md.WEIGHTS_FILE)
+    md.write_config(args.output, hf_config, cfg)
+
+    rows, _ = recipes.build_rows(args.data_dir, sources=recipes.RECIPES[args.recipe])
+    clf = Classifier.from_dir(args.output, dtype="float32")
+    choices: dict[str, ThresholdChoice] = calibrate(
+        clf, [r for r in rows if r["split"] == "validation"], min_precision=resolve_thresholds(args.min_precision, LABELS, option="--min-precision"))
+    clf.save(args.output)
+    record = json.loads((args.runs[0] / "training.json").read_text(encoding="utf-8"))  # data counts, config
+    record.update(soup_of=[str(r) for r in args.runs], soup_recipe=args.recipe, adapter=adapter,
+                  thresholds={lb: asdict(c) | {"trials": None} for lb, c in choices.items()},
+                  calibration={lb: asdict(clf.config.calibration[lb]) for lb in clf.labels})
+    (args.output / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(record["thresholds"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
