@@ -1,0 +1,52 @@
+"""`training/soup.py` (a script, loaded by path): averaging runs must average what each run does, exactly."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from raqib.classifier import apply_lora
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _soup():
+    spec = importlib.util.spec_from_file_location("soup", REPO / "training" / "soup.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(seed: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {"layer.lora_A": torch.randn(4, 6, generator=g), "layer.lora_B": torch.randn(5, 4, generator=g),
+            "classifier.weight": torch.randn(2, 5, generator=g), "classifier.bias": torch.randn(2, generator=g)}
+
+
+def _merged(state: dict[str, torch.Tensor], adapter: dict, base: torch.Tensor) -> torch.Tensor:
+    model = torch.nn.Module()
+    model.layer = torch.nn.Linear(6, 5, bias=False)
+    with torch.no_grad():
+        model.layer.weight.copy_(base)
+    apply_lora(model, state, adapter)
+    return model.layer.weight.detach()
+
+
+def test_the_soup_merges_to_the_mean_of_the_runs_weights():
+    adapter = {"type": "lora", "r": 4, "alpha": 8, "targets": ["layer"]}
+    runs = [_run(seed) for seed in range(3)]
+    state, soup_adapter = _soup().soup_state(runs, [adapter] * 3)
+    assert soup_adapter["r"] == 12 and soup_adapter["alpha"] / soup_adapter["r"] == adapter["alpha"] / adapter["r"]
+    base = torch.randn(5, 6)
+    expected = torch.stack([_merged(run, adapter, base) for run in runs]).mean(0)
+    torch.testing.assert_close(_merged(state, soup_adapter, base), expected)
+    torch.testing.assert_close(state["classifier.weight"], torch.stack([r["classifier.weight"] for r in runs]).mean(0))
+
+
+def test_runs_with_different_adapters_are_refused():
+    adapter = {"type": "lora", "r": 4, "alpha": 8, "targets": ["layer"]}
+    with pytest.raises(ValueError, match="adapter layout"):
+        _soup().soup_state([_run(0), _run(1)], [adapter, {**adapter, "alpha": 16}])
