@@ -74,10 +74,22 @@ def main() -> None:
     choices: dict[str, ThresholdChoice] = calibrate(
         clf, [r for r in rows if r["split"] == "validation"], min_precision=resolve_thresholds(args.min_precision, LABELS, option="--min-precision"))
     clf.save(args.output)
-    record = json.loads((args.runs[0] / "training.json").read_text(encoding="utf-8"))  # data counts, config
-    record.update(soup_of=[str(r) for r in args.runs], soup_recipe=args.recipe, adapter=adapter,
-                  thresholds={lb: asdict(c) | {"trials": None} for lb, c in choices.items()},
-                  calibration={lb: asdict(clf.config.calibration[lb]) for lb in clf.labels})
+    members = [json.loads((run / "training.json").read_text(encoding="utf-8")) for run in args.runs]
+    record = {
+        "soup_of": [{"run": str(run), "recipe": m.get("data", {}).get("recipe"), "seed": m["config"].get("seed"),
+                     **{k: m.get(k) for k in ("steps", "train_minutes", "device", "precision", "final_loss")}}
+                    for run, m in zip(args.runs, members, strict=True)],
+        "config": {k: v for k, v in members[0]["config"].items() if k != "seed"},  # shared by the runs
+        "adapter": adapter,
+        "thresholds": {lb: asdict(c) | {"trials": None} for lb, c in choices.items()},
+        "calibration": {lb: asdict(clf.config.calibration[lb]) for lb in clf.labels},
+        "data": members[0].get("data", {}),  # the first run's recipe (list the one with most sources first)
+        "calibration_recipe": args.recipe,
+    }
+    for name, counts in record["data"].get("sources", {}).items():
+        used = sum(name in m.get("data", {}).get("sources", {}) for m in members)
+        if "role" in counts and used < len(members):
+            counts["role"] += f" (in {used} of the {len(members)} runs)"
     (args.output / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(record["thresholds"], indent=2))
 

