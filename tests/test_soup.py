@@ -50,3 +50,21 @@ def test_runs_with_different_adapters_are_refused():
     adapter = {"type": "lora", "r": 4, "alpha": 8, "targets": ["layer"]}
     with pytest.raises(ValueError, match="adapter layout"):
         _soup().soup_state([_run(0), _run(1)], [adapter, {**adapter, "alpha": 16}])
+
+
+def test_the_model_card_lists_every_run_of_a_soup(tmp_path):
+    import json
+    import shutil
+
+    from raqib import model_card
+
+    shutil.copy(REPO / "models" / "raqib-ar-v1" / "config.json", tmp_path / "config.json")
+    runs = [{"run": f"out/runs/default-{seed}", "recipe": "default", "seed": seed, "steps": 2364 + seed,
+             "train_minutes": 41.7, "device": "cpu", "precision": "bf16 autocast", "final_loss": 0.07}
+            for seed in (0, 1)]
+    record = {"soup_of": runs, "config": {"batch_size": 32, "lora_r": 16}, "adapter": {"r": 32}}
+    (tmp_path / "training.json").write_text(json.dumps(record), encoding="utf-8")
+    card = model_card.render(tmp_path)
+    assert "2 runs averaged into one model" in card and "adapter of rank 32" in card
+    assert "| out/runs/default-0 | default | 0 | 2364 | 41.7 |" in card
+    assert "| out/runs/default-1 | default | 1 | 2365 | 41.7 |" in card

@@ -148,14 +148,14 @@ def render(model_path: str | Path, *, metrics_md: str | None = None) -> str:
         out += ["## Training", "",
                 f"{len(runs)} runs averaged into one model (`training/soup.py`): their LoRA deltas exactly, as one "
                 f"adapter of rank {record.get('adapter', {}).get('r')} merged into the base weights at load (the "
-                "same size of model and the same speed as one run), pooler and head by their mean; calibration "
+                "same network and the same speed as one run; the weight file stores the runs' factors side by side), pooler and head by their mean; calibration "
                 "and thresholds then chosen on the validation split. Each run: batch "
                 f"{c.get('batch_size')}, max length {c.get('max_length')} tokens, LoRA r={c.get('lora_r')} "
                 f"alpha={c.get('lora_alpha')} on every attention and feed-forward projection, learning rate "
                 f"{c.get('learning_rate')} (head {c.get('head_learning_rate')}), positives oversampled "
                 f"x{c.get('positive_oversample')}.", "",
                 _table(["run", "recipe", "seed", "steps", "minutes", "device", "precision", "final loss"],
-                       [[r["run"], r.get("recipe"), r.get("seed"), r.get("steps"), r.get("train_minutes"),
+                       [[r["run"], r.get("recipe"), r.get("seed"), r.get("steps"), str(r.get("train_minutes")),
                          str(r.get("device", "cpu")).upper(), r.get("precision"),
                          f"{r['final_loss']:.4f}" if r.get("final_loss") is not None else ""] for r in runs]),
                 "", "The training data table above is the first run's recipe; a source that only some runs "
