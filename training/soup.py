@@ -46,14 +46,17 @@ def main() -> None:
 
     from safetensors.torch import load_file, save_file
 
+    from raqib.backbone import sha256_file
     from raqib.classifier import Classifier
     from raqib.training import calibrate
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", type=Path, help="model directories of one recipe (different seeds)")
+    p.add_argument("runs", nargs="+", type=Path, help="model directories trained with the same settings (seeds, or recipes that share a "
+                   "validation split); the first run's data counts go to the record")
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
-    p.add_argument("--recipe", default="default", choices=list(recipes.RECIPES))
+    p.add_argument("--recipe", default="default", choices=list(recipes.RECIPES),
+                   help="the recipe whose validation split calibrates the soup (default: %(default)s)")
     p.add_argument("--min-precision", action="append", type=parse_threshold, metavar="[LABEL=]VALUE")
     args = p.parse_args()
 
@@ -64,15 +67,14 @@ def main() -> None:
     cfg.adapter = adapter
     args.output.mkdir(parents=True, exist_ok=True)
     save_file(state, args.output / md.WEIGHTS_FILE)
-    from raqib.backbone import sha256_file
-
     cfg.weights_sha256 = sha256_file(args.output / md.WEIGHTS_FILE)
     md.write_config(args.output, hf_config, cfg)
 
     rows, _ = recipes.build_rows(args.data_dir, sources=recipes.RECIPES[args.recipe])
     clf = Classifier.from_dir(args.output, dtype="float32")
+    floors = resolve_thresholds(args.min_precision, LABELS, option="--min-precision")
     choices: dict[str, ThresholdChoice] = calibrate(
-        clf, [r for r in rows if r["split"] == "validation"], min_precision=resolve_thresholds(args.min_precision, LABELS, option="--min-precision"))
+        clf, [r for r in rows if r["split"] == "validation"], min_precision=floors)
     clf.save(args.output)
     members = [json.loads((run / "training.json").read_text(encoding="utf-8")) for run in args.runs]
     record = {
