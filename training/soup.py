@@ -1,4 +1,4 @@
-"""Average several runs of one recipe into one model (a "model soup"), then calibrate it on validation.
+"""Average several training runs into one model (a "model soup"), then calibrate it on validation.
 
 Seeds of one recipe differ by about 6 points of challenge shortfall (training/README.md, "Seeds and epochs"),
 more than most recipe changes. Averaging their weights is meant to keep what the seeds share and cancel what
