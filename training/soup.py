@@ -51,8 +51,9 @@ def main() -> None:
     from raqib.training import calibrate
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", type=Path, help="model directories trained with the same settings (seeds, or recipes that share a "
-                   "validation split); the first run's data counts go to the record")
+    p.add_argument("runs", nargs="+", type=Path,
+                   help="model directories trained with the same settings (seeds, or recipes that share a "
+                        "validation split); the first run's data counts go to the record")
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     p.add_argument("--recipe", default="default", choices=list(recipes.RECIPES),
@@ -60,6 +61,11 @@ def main() -> None:
     p.add_argument("--min-precision", action="append", type=parse_threshold, metavar="[LABEL=]VALUE")
     args = p.parse_args()
 
+    members = [json.loads((run / "training.json").read_text(encoding="utf-8")) for run in args.runs]
+    differ = sorted({k for m in members for k in {*m["config"], *members[0]["config"]} - {"seed"}
+                     if m["config"].get(k) != members[0]["config"].get(k)})
+    if differ:
+        raise SystemExit(f"soup.py: the runs were trained with different settings ({', '.join(differ)})")
     configs = [md.read_config(run) for run in args.runs]
     states = [load_file(run / md.WEIGHTS_FILE) for run in args.runs]
     state, adapter = soup_state(states, [cfg.adapter for _, cfg in configs])
@@ -76,7 +82,6 @@ def main() -> None:
     choices: dict[str, ThresholdChoice] = calibrate(
         clf, [r for r in rows if r["split"] == "validation"], min_precision=floors)
     clf.save(args.output)
-    members = [json.loads((run / "training.json").read_text(encoding="utf-8")) for run in args.runs]
     record = {
         "soup_of": [{"run": str(run), "recipe": m.get("data", {}).get("recipe"), "seed": m["config"].get("seed"),
                      **{k: m.get(k) for k in ("steps", "train_minutes", "device", "precision", "final_loss")}}

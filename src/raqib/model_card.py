@@ -148,8 +148,9 @@ def render(model_path: str | Path, *, metrics_md: str | None = None) -> str:
         out += ["## Training", "",
                 f"{len(runs)} runs averaged into one model (`training/soup.py`): their LoRA deltas exactly, as one "
                 f"adapter of rank {record.get('adapter', {}).get('r')} merged into the base weights at load (the "
-                "same network and the same speed as one run; the weight file stores the runs' factors side by side), pooler and head by their mean; calibration "
-                "and thresholds then chosen on the validation split. Each run: batch "
+                "same network and the same speed as one run; the weight file stores the runs' factors side by "
+                "side), pooler and head by their mean; calibration and thresholds then chosen on the validation "
+                "split. Each run: batch "
                 f"{c.get('batch_size')}, max length {c.get('max_length')} tokens, LoRA r={c.get('lora_r')} "
                 f"alpha={c.get('lora_alpha')} on every attention and feed-forward projection, learning rate "
                 f"{c.get('learning_rate')} (head {c.get('head_learning_rate')}), positives oversampled "
