@@ -1,4 +1,4 @@
-"""Two models on the same written threats and contrasts, paired: the difference in flag rate with a bootstrap interval.
+"""Two models on the same written threats and contrasts, paired: the difference in flag rate, with its interval.
 
 A challenge table gives each model's rate with its own interval; two such intervals overlap long before a
 difference between the models is in doubt, because both models are scored on the same posts. This script
@@ -18,6 +18,7 @@ import numpy as np
 
 import raqib
 from raqib import challenge as ch
+from select_model import paired_bootstrap  # beside this script
 
 SLICES = ("violent_functional", "violent_obfuscated", "violent_contrasts", "contrasts_obfuscated")
 
@@ -37,11 +38,9 @@ def main() -> None:
         for clf in models.values():
             cut = clf.thresholds["violent_call"]
             flags.append(np.array([r.probabilities["violent_call"] >= cut for r in clf.score_batch(texts)], float))
-        diff = flags[1] - flags[0]
-        boots = [diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(args.resamples)]
-        lo, hi = np.percentile(boots, [2.5, 97.5])
-        print(f"{name:22s} n={len(diff):5d}  flagged {flags[0].sum():4.0f} -> {flags[1].sum():4.0f}  "
-              f"difference {100 * diff.mean():+.1f} points (95% {100 * lo:+.1f} to {100 * hi:+.1f})")
+        diff, lo, hi = paired_bootstrap(flags[1], flags[0], args.resamples, rng)
+        print(f"{name:22s} n={len(texts):5d}  flagged {flags[0].sum():4.0f} -> {flags[1].sum():4.0f}  "
+              f"difference {100 * diff:+.1f} points (95% {100 * lo:+.1f} to {100 * hi:+.1f})")
 
 
 if __name__ == "__main__":

@@ -213,6 +213,16 @@ def slice_value(results: Sequence[Any], name: str, label: str, metric: str) -> d
     return None
 
 
+def paired_bootstrap(fa: np.ndarray, fb: np.ndarray, n_bootstrap: int,
+                     rng: np.random.Generator) -> tuple[float, float, float]:
+    """Mean of ``fa - fb`` (flags of two systems on the same texts) and its 95% interval over resamples of
+    the texts (NaN without resamples)."""
+    draws = rng.integers(0, len(fa), (n_bootstrap, len(fa)))
+    diffs = fa[draws].mean(axis=1) - fb[draws].mean(axis=1)
+    low, high = np.percentile(diffs, [2.5, 97.5]) if n_bootstrap else (float("nan"),) * 2
+    return float(fa.mean() - fb.mean()), float(low), float(high)
+
+
 def paired_differences(candidates: Sequence[Candidate], suite: Sequence[Any], winner: str, *,
                        n_bootstrap: int, seed: int) -> dict[str, list[dict[str, Any]]]:
     """The winner minus each other family on the same texts, seed for seed, on the recall and flag-rate
@@ -242,13 +252,11 @@ def paired_differences(candidates: Sequence[Candidate], suite: Sequence[Any], wi
                     continue
                 fa = np.asarray(a.scorer.probabilities(texts)[label]) >= a.scorer.thresholds[label]
                 fb = np.asarray(b.scorer.probabilities(texts)[label]) >= b.scorer.thresholds[label]
-                draws = np.random.default_rng(rng_seed.spawn(1)[0]).integers(0, len(texts),
-                                                                             (n_bootstrap, len(texts)))
-                diffs = fa[draws].mean(axis=1) - fb[draws].mean(axis=1)
-                low, high = np.percentile(diffs, [2.5, 97.5]) if n_bootstrap else (float("nan"),) * 2
+                diff, low, high = paired_bootstrap(fa, fb, n_bootstrap,
+                                                   np.random.default_rng(rng_seed.spawn(1)[0]))
                 rows.append({"column": col, "slice": name, "label": label, "metric": metric, "n": len(texts),
-                             "pair": [a.id, b.id], "diff": float(fa.mean() - fb.mean()),
-                             "ci": [float(low), float(high)], "only_winner": int((fa & ~fb).sum()),
+                             "pair": [a.id, b.id], "diff": diff,
+                             "ci": [low, high], "only_winner": int((fa & ~fb).sum()),
                              "only_other": int((fb & ~fa).sum())})
         out[family] = rows
     return out
