@@ -41,6 +41,24 @@ def soup_state(states: list[dict], adapters: list[dict]) -> tuple[dict, dict]:
     return out, {**adapters[0], "r": adapters[0]["r"] * n, "alpha": adapters[0]["alpha"] * n}
 
 
+# Settings that differ between runs by design (the seed) or change only how long a run took (its time budget and
+# thread count), so long as no run was cut short by its budget.
+RUNTIME = frozenset({"seed", "max_minutes", "threads"})
+
+
+def check_runs(runs: list[Path], members: list[dict]) -> None:
+    """Refuse runs that were not trained alike: another setting, or a run its time budget stopped early."""
+    first = members[0]["config"]
+    differ = sorted({k for m in members for k in {*m["config"], *first} - RUNTIME
+                     if m["config"].get(k) != first.get(k)})
+    if differ:
+        raise SystemExit(f"soup.py: the runs were trained with different settings ({', '.join(differ)})")
+    cut = [str(run) for run, m in zip(runs, members, strict=True) if m.get("stopped_early")]
+    if cut:
+        raise SystemExit(f"soup.py: these runs stopped at their --max-minutes before their planned steps: "
+                         f"{', '.join(cut)}")
+
+
 def main() -> None:
     from dataclasses import asdict
 
@@ -62,10 +80,7 @@ def main() -> None:
     args = p.parse_args()
 
     members = [json.loads((run / "training.json").read_text(encoding="utf-8")) for run in args.runs]
-    differ = sorted({k for m in members for k in {*m["config"], *members[0]["config"]} - {"seed"}
-                     if m["config"].get(k) != members[0]["config"].get(k)})
-    if differ:
-        raise SystemExit(f"soup.py: the runs were trained with different settings ({', '.join(differ)})")
+    check_runs(args.runs, members)
     configs = [md.read_config(run) for run in args.runs]
     states = [load_file(run / md.WEIGHTS_FILE) for run in args.runs]
     state, adapter = soup_state(states, [cfg.adapter for _, cfg in configs])
@@ -86,7 +101,7 @@ def main() -> None:
         "soup_of": [{"run": str(run), "recipe": m.get("data", {}).get("recipe"), "seed": m["config"].get("seed"),
                      **{k: m.get(k) for k in ("steps", "train_minutes", "device", "precision", "final_loss")}}
                     for run, m in zip(args.runs, members, strict=True)],
-        "config": {k: v for k, v in members[0]["config"].items() if k != "seed"},  # shared by the runs
+        "config": {k: v for k, v in members[0]["config"].items() if k not in RUNTIME},  # shared by the runs
         "adapter": adapter,
         "thresholds": {lb: asdict(c) | {"trials": None} for lb, c in choices.items()},
         "calibration": {lb: asdict(clf.config.calibration[lb]) for lb in clf.labels},
