@@ -130,11 +130,14 @@ def _synthetic_vocabulary() -> tuple[list[str], list[str], list[str]]:
     objects = [o for objs in sy.OBJECTS.values() for o in objs]
     idioms = [i for dialect in sy.DIALECT_IDIOMS.values() for i in dialect]
     calls = [c for parts in sy.DIALECT_CALLERS.values() for part in parts for c in part]
+    forms = [p for table in (sy.CONDITIONS, sy.KIND_CONDITIONS, sy.OATHS) for parts in table.values() for p in parts]
     phrases = [normalise(p) for p in (*sy.TARGETS, *sy.PLACES, *sy.CALLERS, *sy.GROUP, *sy.ADDRESSES,
-                                      *sy.WHEN, *objects, *idioms, *calls) if p]
+                                      *sy.WHEN, *objects, *idioms, *calls, *forms) if p]
+    frames = [f for table in (sy.MUST, sy.WHOEVER) for parts in table.values() for f in parts]
     fragments = []
     for template in (*sy.DIALECT_THREATS, *sy.DIALECT_CALLS, *sy.NEGATED, *sy.REPORTS, *sy.CONDEMN,
-                     *sy.HYPERBOLE, *sy.CURSES, *sy.PROP, *sy.PROP_CALLS, *sy.PROP_NEWS):
+                     *sy.HYPERBOLE, *sy.CURSES, *sy.PROP, *sy.PROP_CALLS, *sy.PROP_NEWS, *frames,
+                     *sy.MUST_REJECTED):
         for part in re.split(r"\{\w+\}|'", template):
             part = normalise(part.strip(" ،,"))
             if len(part.split()) >= 3:
@@ -174,10 +177,26 @@ def test_challenge_suite_verbs_never_reach_the_generator(written: dict[str, ch.S
     for verb in sy.SUITE_VERBS:
         assert any(re.search(verb, t) for t in threats), f"{verb} is not a verb of the suite"
     pattern = re.compile("|".join(sy.SUITE_VERBS))
-    texts = [normalise(row["text"]) for row in sy.generate()]
+    texts = [normalise(row["text"]) for row in (*sy.generate(), *sy.generate_forms())]
     assert len(texts) > 2000
     leaks = [t for t in texts if pattern.search(t)]
     assert not leaks, leaks[:5]
+
+
+def test_challenge_threats_share_no_three_words_with_any_generated_text(written: dict[str, ch.Slice]) -> None:
+    """Whatever a template writes, no functional threat of the suite repeats three of its words in a row.
+
+    The checks above read the template lists; this one reads the output, so a new template cannot copy a
+    phrasing of the suite by accident (run 20's "must", conditional, oath and "whoever" frames)."""
+    from raqib import synthetic as sy
+
+    def trigrams(text: str) -> set[str]:
+        words = normalise(text).split()
+        return {" ".join(words[i:i + 3]) for i in range(len(words) - 2)}
+
+    generated = set().union(*(trigrams(row["text"]) for row in (*sy.generate(), *sy.generate_forms())))
+    shared = {ex.text: trigrams(ex.text) & generated for ex in written["violent_functional"].examples}
+    assert not {text: grams for text, grams in shared.items() if grams}
 
 
 def test_challenge_wilson_interval_known_cases() -> None:

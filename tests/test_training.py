@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,9 @@ def test_mined_recipes_keep_the_reviewed_rows_they_name(monkeypatch):
     spec = recipes.RECIPES["mined_threats"]
     assert [s.name for s in spec[:-1]] == [s.name for s in recipes.DEFAULT_SOURCES[:-1]] + ["mined"]
     assert spec[-2] is recipes.MINED_THREATS and recipes.MINED_THREATS.train_only
+    spec = recipes.RECIPES["threat_forms"]
+    assert spec[:-1] == recipes.RECIPES["mined_threats"][:-1] + (recipes.SYNTHETIC_FORMS,)
+    assert spec[-1] is recipes.DEFAULT_SOURCES[-1] and recipes.SYNTHETIC_FORMS.train_only
 
 
 def test_train_command_offers_exactly_the_recipes_that_exist():
@@ -219,8 +223,25 @@ def test_arabizi_rows_copy_only_kept_training_rows_and_keep_their_labels(monkeyp
     assert sum(expected.values()) < len(expected) / 2  # mostly not calls
 
 
-def test_synthetic_obfuscated_copies_include_contrasts(tmp_path):
+@pytest.mark.parametrize("read", [recipes.read_synthetic, recipes.read_synthetic_forms])
+def test_synthetic_obfuscated_copies_include_contrasts(tmp_path, read):
     """The obfuscations the model must learn hit calls and contrasts alike, or the writing becomes the signal."""
-    rows = [r for r in recipes.read_synthetic(tmp_path) if r["source"] == "synthetic_obfuscated"]
+    rows = [r for r in read(tmp_path) if r["source"] == "synthetic_obfuscated"]
     calls = sum(r["violent_call"] for r in rows)
     assert 0 < calls < len(rows)
+
+
+def test_threat_forms_come_with_contrasts_in_the_same_frames():
+    """Every threat form of run 20 is written in every dialect, and its frames also carry negatives."""
+    from raqib import synthetic as sy
+
+    rows = list(sy.generate_forms())
+    assert rows == list(sy.generate_forms())  # seeded
+    forms = Counter(r["source"] for r in rows if r["violent_call"])
+    assert set(forms) == {"synthetic_must", "synthetic_conditional", "synthetic_oath", "synthetic_whoever"}
+    assert set(sy.MUST) == set(sy.CONDITIONS) == set(sy.OATHS) == set(sy.WHOEVER) == set(sy.FUTURE)
+    negatives = [r["text"] for r in rows if not r["violent_call"]]
+    assert len(negatives) >= len(rows) / 3
+    for opener in (o for oaths in sy.OATHS.values() for o in oaths):  # the oaths also swear kindness
+        assert any(t.startswith(opener) for t in negatives), opener
+    assert {r["propaganda"] for r in rows} == {0}

@@ -201,10 +201,21 @@ AUGMENT_KINDS = ("emoji_substitute", "stretch_letters", "arabizi_digits")
 
 
 def read_synthetic(root: Path) -> Iterator[Row]:  # noqa: ARG001 - written for the project, in synthetic.py
-    from raqib.obfuscate import obfuscate
     from raqib.synthetic import generate
 
-    for i, row in enumerate(generate()):
+    return _with_obfuscations(generate())
+
+
+def read_synthetic_forms(root: Path) -> Iterator[Row]:  # noqa: ARG001 - written for the project, in synthetic.py
+    from raqib.synthetic import generate_forms
+
+    return _with_obfuscations(generate_forms())
+
+
+def _with_obfuscations(generated: Iterator[Row]) -> Iterator[Row]:
+    from raqib.obfuscate import obfuscate
+
+    for i, row in enumerate(generated):
         yield row
         if i % 3 == 0:  # a third of the rows again, calls and contrasts alike, so the writing is never the signal
             kinds = [AUGMENT_KINDS[i % 2]] + (["arabizi_digits"] if "dialect" in row["source"] else [])
@@ -321,15 +332,21 @@ def read_mined_threats(root: Path) -> Iterator[Row]:
 MINED_THREATS = SourceSpec("mined", read_mined_threats, None,
                            "the calls to violence (promoting no group) found in the pools' remainder by the review "
                            "of `mined` (train only)", "as each pool", train_only=True)
+SYNTHETIC_FORMS = SourceSpec("synthetic_forms", read_synthetic_forms, None,
+                             "templates written for the project: \"must be killed\", conditional, oath and "
+                             "\"whoever finds one\" threats in MSA and four dialects, with contrasts in the same "
+                             "frames (train only)", "MIT (raqib)", train_only=True)
 RECIPES: dict[str, tuple[SourceSpec, ...]] = {
     "default": DEFAULT_SOURCES,
     "mined": DEFAULT_SOURCES[:-1] + (MINED,) + DEFAULT_SOURCES[-1:],
     "mined_positives": DEFAULT_SOURCES[:-1] + (MINED_POSITIVES,) + DEFAULT_SOURCES[-1:],
     "mined_threats": DEFAULT_SOURCES[:-1] + (MINED_THREATS,) + DEFAULT_SOURCES[-1:],
+    "threat_forms": DEFAULT_SOURCES[:-1] + (MINED_THREATS, SYNTHETIC_FORMS) + DEFAULT_SOURCES[-1:],
 }
 """`raqib train --recipe NAME`. "mined" adds the reviewed rows of `MINED_FILE`, "mined_positives" only those with
 a label (neither shipped: training/README.md, "Run 7" and "Run 18"), "mined_threats" only the calls to violence
-that are not propaganda: two of the four runs averaged into the shipped model ("Run 19" and "Soups")."""
+that are not propaganda: two of the four runs averaged into the shipped model ("Run 19" and "Soups");
+"threat_forms" is "mined_threats" plus `synthetic.generate_forms` ("Run 20")."""
 
 
 def build_rows(data_dir: str | Path, *, sources: tuple[SourceSpec, ...] = DEFAULT_SOURCES, seed: int = 0,

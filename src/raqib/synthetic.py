@@ -321,3 +321,110 @@ def generate(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str, Any]
                 yield r
             if made >= n_per_form:
                 break
+
+
+# Run 20 ("threat_forms" recipe): the forms the shipped model misses most on the suite are "must be killed"
+# (6 of 16), conditional threats (5 of 15) and oaths (8 of 16), and calls of the "whoever sees one, kill him"
+# kind; the templates above write the first only in MSA and the others in one or two fixed frames. These frames
+# write each form in every dialect, around the same verb stems, with contrasts in the same frames. Phrasings are
+# the project's own and share no three-word sequence with the suite's threats (tests/test_challenge.py).
+PASSIVE_STEMS = ["قتل", "ذبح", "حرق", "طعن", "ضرب", "سحق", "دهس", "سلخ", "سمم", "صلب", "عذب", "دفن", "جلد",
+                 "رشق", "فرم", "شوه", "مزق", "قصف"]
+MUST = {  # dialect -> frames for "{t} must be killed": {t} people, {p} passive plural, {n} verbal noun
+    "msa": ["{t} ينبغي أن ي{p}وا جميعا", "جزاء {t} هو ال{n}", "لن يهدأ لنا بال حتى ي{p} آخر واحد من {t}"],
+    "egyptian": ["{t} لازم يت{p}وا كلهم", "{t} ملهمش غير ال{n}", "محدش يسيب {t} غير لما يت{p}وا"],
+    "levantine": ["{t} لازم ين{p}وا كلهن", "{t} بدهن {n} وبس", "ما بيرتاح البلد إلا لما ين{p}وا {t}"],
+    "gulf": ["{t} لازم ين{p}ون كلهم", "{t} دواهم ال{n}", "ما يرتاح البلد إلين ين{p}ون {t}"],
+    "maghrebi": ["{t} خاصهم يت{p}و كاملين", "{t} دواهم غير ال{n}", "ما نرتاحو حتى يت{p}و {t}"],
+}
+NOUNS = ["قتل", "ذبح", "حرق", "سحق", "دهس", "سلخ", "صلب", "تعذيب", "دفن", "جلد", "تمزيق", "سفك"]
+CONDITIONS = {  # dialect -> conditions that come before a first-person threat ("if you come near my house, ...")
+    "msa": ["إن اقتربت من أسرتي", "إذا لم تغادر الحي", "إن نشرت صوري مرة أخرى"],
+    "egyptian": ["لو جيت ناحية بيتنا", "لو لمست بنتي", "لو شفت وشك في الشارع"],
+    "levantine": ["إذا بتقرب من بنتي", "إذا بتحكي عني كلمة", "إذا ما بتبعد عنا"],
+    "gulf": ["لو شفتك حول بيتنا", "إذا ما رجعت حقي", "لو كلمت بنت عمي"],
+    "maghrebi": ["إلا جيتي حدا دارنا", "كان ما عطيتنيش حقي", "إلا قربتي لبنتي"],
+}
+KIND_CONDITIONS = {  # the same place in the sentence, a friendly condition ("if you pass the exam, ...")
+    "msa": ["إن نجحت هذا العام", "إذا زرتنا في العيد"],
+    "egyptian": ["لو نجحت السنة دي", "لو جيت الفرح"],
+    "levantine": ["إذا بتنجح هالسنة", "إذا بتزورنا بالعيد"],
+    "gulf": ["لو نجحت هالسنة", "إذا زرتنا في العيد"],
+    "maghrebi": ["إلا نجحتي هاد العام", "إلا جيتي للعرس"],
+}
+OATHS = {  # dialect -> oath openers, before a first-person frame of FUTURE that carries no oath of its own
+    "msa": ["قسما بالله", "أقسم برب الكعبة", "أقسم بعزة الله"],
+    "egyptian": ["عليا الطلاق", "وحق ربنا", "قسما بالله"],
+    "levantine": ["وحياة ربي", "وشرفي", "قسما بالله"],
+    "gulf": ["يمين بالله", "وحق من رفع السما", "قسم بالله"],
+    "maghrebi": ["وحق ربي", "نحلف بالله", "بالله عليا"],
+}
+WHOEVER = {  # dialect -> "whoever finds one of {t}, let him {verb} him": {t} people, {s} stem
+    "msa": ["من وجد أحدا من {t} فلي{s}ه", "كل من يصادف واحدا من {t} فلي{s}ه دون تردد"],
+    "egyptian": ["أي حد يلمح واحد من {t} ي{s}ه", "كل واحد فيكم يقفش واحد من {t} ي{s}ه"],
+    "levantine": ["كل مين بيلاقي حدا من {t} ي{s}ه", "أي واحد بيمسك حدا من {t} ي{s}ه"],
+    "gulf": ["أي واحد يلقى واحد من {t} ي{s}ه", "كل من يصيد واحد من {t} ي{s}ه"],
+    "maghrebi": ["اللي لقا شي واحد من {t} ي{s}و", "كل واحد يشد شي واحد من {t} ي{s}و"],
+}
+# Contrasts in the same frames: nobody may touch them; a "must be killed" quoted in order to reject it
+MUST_REJECTED = [
+    "{t} ما لازم حدا يأذيهم، الخلاف بالكلام", "محدش ليه حق يمد إيده على {t}", "لا يجوز المساس ب{t} بأي حال",
+    "اللي بيقول إن {t} لازم يت{p}وا ده مجرم وبنبلغ عنه", "من يكتب أن {t} ينبغي أن ي{p}وا يحرض على جريمة",
+    "شفت تعليق يقول '{t} لازم ين{p}ون' وهذا كلام مريض", "ما حدا بيقول إنو {t} لازم ين{p}وا إلا الحاقد",
+]
+
+
+def _threat_frame(rng: random.Random, dialect: str, stem: str) -> str:
+    """One of the dialect's first-person frames of FUTURE without an oath of its own, against "you"."""
+    frames = [f for f in FUTURE[dialect][0] if not f.startswith(("والله", "والنبي"))]
+    return rng.choice(frames).format(s=stem, o="ك")
+
+
+def generate_forms(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """Run 20's rows: each threat form above in every dialect, and its contrasts in the same frames."""
+    rng = random.Random(seed)
+    dialects = list(FUTURE)
+
+    def must() -> str:
+        d = rng.choice(dialects)
+        text = rng.choice(MUST[d]).format(t=rng.choice(TARGETS), p=rng.choice(PASSIVE_STEMS), n=rng.choice(NOUNS))
+        ending = rng.choice(["", *DIALECT_CALLERS.get(d, (CALLERS,))[0]])
+        return f"{text}، {ending}" if ending else text
+
+    def conditional(kind: bool) -> str:
+        d = rng.choice(dialects)
+        conditions = KIND_CONDITIONS if kind else CONDITIONS
+        stem = rng.choice(FRIENDLY_STEMS if kind else STEMS)
+        return f"{rng.choice(conditions[d])} {_threat_frame(rng, d, stem)}"
+
+    def oath(kind: bool) -> str:
+        d = rng.choice(dialects)
+        stem = rng.choice(FRIENDLY_STEMS if kind else STEMS)
+        return f"{rng.choice(OATHS[d])} {_threat_frame(rng, d, stem)} {rng.choice(['', *TIMES])}".strip()
+
+    def whoever(kind: bool) -> str:
+        d = rng.choice(dialects)
+        return rng.choice(WHOEVER[d]).format(t=rng.choice(TARGETS), s=rng.choice(FRIENDLY_STEMS if kind else STEMS))
+
+    def rejected() -> str:
+        return rng.choice(MUST_REJECTED).format(t=rng.choice(TARGETS), p=rng.choice(PASSIVE_STEMS))
+
+    makers = [
+        (must, 1, "must"), (must, 1, "must"),
+        (lambda: conditional(False), 1, "conditional"), (lambda: oath(False), 1, "oath"),
+        (lambda: whoever(False), 1, "whoever"),
+        (rejected, 0, "must_rejected"), (lambda: conditional(True), 0, "friendly"),
+        (lambda: oath(True), 0, "friendly"), (lambda: whoever(True), 0, "friendly"),
+    ]
+    seen: set[str] = set()
+    for make, violent, form in makers:
+        made = 0
+        for _ in range(n_per_form * 3):
+            text = make()
+            if text in seen:
+                continue
+            seen.add(text)
+            made += 1
+            yield {"text": text, "violent_call": violent, "propaganda": 0, "source": f"synthetic_{form}"}
+            if made >= n_per_form:
+                break
