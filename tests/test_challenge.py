@@ -132,8 +132,9 @@ def _synthetic_vocabulary() -> tuple[list[str], list[str], list[str]]:
     calls = [c for parts in sy.DIALECT_CALLERS.values() for part in parts for c in part]
     forms = [p for table in (sy.CONDITIONS, sy.KIND_CONDITIONS, sy.OATHS) for parts in table.values() for p in parts]
     phrases = [normalise(p) for p in (*sy.TARGETS, *sy.PLACES, *sy.CALLERS, *sy.GROUP, *sy.ADDRESSES,
-                                      *sy.WHEN, *objects, *idioms, *calls, *forms) if p]
-    frames = [f for table in (sy.MUST, sy.WHOEVER) for parts in table.values() for f in parts]
+                                      *sy.WHEN, *objects, *idioms, *calls, *forms, *sy.GAME_FOES) if p]
+    frames = [f for table in (sy.MUST, sy.WHOEVER, sy.PROHIBITIONS) for parts in table.values() for f in parts]
+    frames += sy.MUST_THINGS
     fragments = []
     for template in (*sy.DIALECT_THREATS, *sy.DIALECT_CALLS, *sy.NEGATED, *sy.REPORTS, *sy.CONDEMN,
                      *sy.HYPERBOLE, *sy.CURSES, *sy.PROP, *sy.PROP_CALLS, *sy.PROP_NEWS, *frames,

@@ -239,7 +239,9 @@ def test_threat_forms_come_with_contrasts_in_the_same_frames():
     assert rows == list(sy.generate_forms())  # seeded
     forms = Counter(r["source"] for r in rows if r["violent_call"])
     assert set(forms) == {"synthetic_must", "synthetic_conditional", "synthetic_oath", "synthetic_whoever"}
-    assert set(sy.MUST) == set(sy.CONDITIONS) == set(sy.OATHS) == set(sy.WHOEVER) == set(sy.FUTURE)
+    assert set(sy.MUST) == set(sy.CONDITIONS) == set(sy.OATHS) == set(sy.WHOEVER) == set(sy.PROHIBITIONS) \
+        == set(sy.FUTURE)
+    assert {"synthetic_prohibition", "synthetic_object"} <= {r["source"] for r in rows if not r["violent_call"]}
     negatives = [r["text"] for r in rows if not r["violent_call"]]
     assert len(negatives) >= len(rows) / 3
     for opener in (o for oaths in sy.OATHS.values() for o in oaths):  # the oaths also swear kindness

@@ -373,6 +373,19 @@ MUST_REJECTED = [
     "شفت تعليق يقول '{t} لازم ين{p}ون' وهذا كلام مريض", "ما حدا بيقول إنو {t} لازم ين{p}وا إلا الحاقد",
 ]
 
+# Run 21: run 20's "must" frames taught "must" as a sign of violence and it flagged more prohibitions; these
+# contrasts forbid violence in every dialect around the same stems, and use "we must" about things and games
+PROHIBITIONS = {  # dialect -> "do not {verb} {t}": {s} stem, {t} people
+    "msa": ["لا ت{s}وا {t} مهما اختلفتم معهم", "إياكم أن ت{s}وا أحدا من {t}، فالعنف جريمة"],
+    "egyptian": ["ما ت{s}وش {t} يا جماعة، احنا مش كده", "بلاش ت{s}وا حد من {t}، سيبوها للقانون"],
+    "levantine": ["لا ت{s}وا {t} يا جماعة، خلوها للقانون", "ما بدنا حدا ي{s} حدا من {t}"],
+    "gulf": ["لا ت{s}ون {t} ترى الدم ما يجيب إلا الدم", "محد فيكم ي{s} أحد من {t}، الشرع بيننا"],
+    "maghrebi": ["ما ت{s}وش {t}، راه حرام", "بلاش ت{s}و شي واحد من {t}، خليوها للعدالة"],
+}
+MUST_THINGS = ["لازم ن{s} {o} الليلة", "خاصنا ن{s} {o} قبل العيد", "بدنا ن{s} {o} بكرة", "لازم ن{s} {o} قبل الضيوف"]
+GAME_FOES = ["عصابة الروبوتات", "جيش الأعداء في الجيم", "الفريق الثاني في الببجي", "التنين في آخر مرحلة"]
+GAME_STEMS = ["قتل", "ذبح", "حرق", "فجر", "سحق", "قنص"]
+
 
 def _threat_frame(rng: random.Random, dialect: str, stem: str) -> str:
     """One of the dialect's first-person frames of FUTURE without an oath of its own, against "you"."""
@@ -381,7 +394,9 @@ def _threat_frame(rng: random.Random, dialect: str, stem: str) -> str:
 
 
 def generate_forms(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str, Any]]:
-    """Run 20's rows: each threat form above in every dialect, and its contrasts in the same frames."""
+    """Runs 20 and 21's rows: each threat form above in every dialect, and its contrasts in the same frames.
+
+    Run 20 was trained without the prohibitions and "must" about things (commit d09ed9f)."""
     rng = random.Random(seed)
     dialects = list(FUTURE)
 
@@ -409,12 +424,23 @@ def generate_forms(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str
     def rejected() -> str:
         return rng.choice(MUST_REJECTED).format(t=rng.choice(TARGETS), p=rng.choice(PASSIVE_STEMS))
 
+    def prohibition() -> str:
+        frames = PROHIBITIONS[rng.choice(dialects)]
+        return rng.choice(frames).format(s=rng.choice(STEMS), t=rng.choice(TARGETS))
+
+    def must_thing() -> str:
+        if rng.random() < 0.5:
+            stem, objects = rng.choice(list(OBJECTS.items()))
+            return rng.choice(MUST_THINGS).format(s=stem, o=rng.choice(objects))
+        return rng.choice(MUST_THINGS).format(s=rng.choice(GAME_STEMS), o=rng.choice(GAME_FOES))
+
     makers = [
         (must, 1, "must"), (must, 1, "must"),
         (lambda: conditional(False), 1, "conditional"), (lambda: oath(False), 1, "oath"),
         (lambda: whoever(False), 1, "whoever"),
         (rejected, 0, "must_rejected"), (lambda: conditional(True), 0, "friendly"),
         (lambda: oath(True), 0, "friendly"), (lambda: whoever(True), 0, "friendly"),
+        (prohibition, 0, "prohibition"), (must_thing, 0, "object"),
     ]
     seen: set[str] = set()
     for make, violent, form in makers:
