@@ -15,7 +15,7 @@ measures generalisation must use verbs, targets and phrasings that are not here.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 # (imperative plural, imperative plural + "them", 1st person future MSA, verbal noun) for each verb
@@ -258,18 +258,14 @@ def _first_person_object(rng: random.Random) -> str:
     return f"{rng.choice(threats).format(s=stem, o='')} {rng.choice(objects)}"
 
 
+Maker = tuple[Callable[[], str], int, int, str]
+"""A row maker: the text it writes, its violent_call and propaganda labels, and its form (the row's source)."""
+
+
 def generate(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str, Any]]:
     """Labelled rows ``{text, violent_call, propaganda, source}`` from the templates above."""
     rng = random.Random(seed)
-    seen: set[str] = set()
-
-    def row(text: str, violent: int, propaganda: int, form: str) -> dict[str, Any] | None:
-        if text in seen:
-            return None
-        seen.add(text)
-        return {"text": text, "violent_call": violent, "propaganda": propaganda, "source": f"synthetic_{form}"}
-
-    makers = [
+    makers: list[Maker] = [
         (lambda: f"{rng.choice(VERBS)[0]} {rng.choice(TARGETS)}", 1, 0, "imperative"),
         (lambda: f"{rng.choice(CALLERS)} {rng.choice(VERBS)[1]} ولا ترحموهم", 1, 0, "call"),
         (lambda: f"{rng.choice(CALLERS)} {rng.choice(VERBS)[0]} {rng.choice(TARGETS)} في {rng.choice(PLACES)}", 1, 0, "call"),
@@ -312,13 +308,21 @@ def generate(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str, Any]
         (lambda: _fill(rng.choice(PROP_CALLS), rng), 1, 1, "propaganda_call"),
         (lambda: _fill(rng.choice(PROP_NEWS), rng), 0, 0, "propaganda_news"),
     ]
+    return _distinct_rows(makers, n_per_form)
+
+
+def _distinct_rows(makers: list[Maker], n_per_form: int) -> Iterator[dict[str, Any]]:
+    """Up to n_per_form rows from each (make, violent_call, propaganda, form), no text twice across makers."""
+    seen: set[str] = set()
     for make, violent, propaganda, form in makers:
         made = 0
         for _ in range(n_per_form * 3):  # a few tries per slot: small template sets repeat themselves
-            r = row(make(), violent, propaganda, form)
-            if r is not None:
-                made += 1
-                yield r
+            text = make()
+            if text in seen:
+                continue
+            seen.add(text)
+            made += 1
+            yield {"text": text, "violent_call": violent, "propaganda": propaganda, "source": f"synthetic_{form}"}
             if made >= n_per_form:
                 break
 
@@ -434,23 +438,12 @@ def generate_forms(n_per_form: int = 120, *, seed: int = 0) -> Iterator[dict[str
             return rng.choice(MUST_THINGS).format(s=stem, o=rng.choice(objects))
         return rng.choice(MUST_THINGS).format(s=rng.choice(GAME_STEMS), o=rng.choice(GAME_FOES))
 
-    makers = [
-        (must, 1, "must"), (must, 1, "must"),
-        (lambda: conditional(False), 1, "conditional"), (lambda: oath(False), 1, "oath"),
-        (lambda: whoever(False), 1, "whoever"),
-        (rejected, 0, "must_rejected"), (lambda: conditional(True), 0, "friendly"),
-        (lambda: oath(True), 0, "friendly"), (lambda: whoever(True), 0, "friendly"),
-        (prohibition, 0, "prohibition"), (must_thing, 0, "object"),
+    makers: list[Maker] = [
+        (must, 1, 0, "must"), (must, 1, 0, "must"),
+        (lambda: conditional(False), 1, 0, "conditional"), (lambda: oath(False), 1, 0, "oath"),
+        (lambda: whoever(False), 1, 0, "whoever"),
+        (rejected, 0, 0, "must_rejected"), (lambda: conditional(True), 0, 0, "friendly"),
+        (lambda: oath(True), 0, 0, "friendly"), (lambda: whoever(True), 0, 0, "friendly"),
+        (prohibition, 0, 0, "prohibition"), (must_thing, 0, 0, "object"),
     ]
-    seen: set[str] = set()
-    for make, violent, form in makers:
-        made = 0
-        for _ in range(n_per_form * 3):
-            text = make()
-            if text in seen:
-                continue
-            seen.add(text)
-            made += 1
-            yield {"text": text, "violent_call": violent, "propaganda": 0, "source": f"synthetic_{form}"}
-            if made >= n_per_form:
-                break
+    return _distinct_rows(makers, n_per_form)
