@@ -41,9 +41,11 @@ def soup_state(states: list[dict], adapters: list[dict]) -> tuple[dict, dict]:
     return out, {**adapters[0], "r": adapters[0]["r"] * n, "alpha": adapters[0]["alpha"] * n}
 
 
-# Settings that differ between runs by design (the seed) or change only how long a run took (its time budget and
-# thread count), so long as no run was cut short by its budget.
-RUNTIME = frozenset({"seed", "max_minutes", "threads"})
+# Settings that may differ between runs: by design per run (the seed, and the epochs, which change how far a run
+# moves from the same start, not the shape of what it learns), or only how long a run took (its time budget and
+# thread count), so long as no run was cut short by its budget. The per-run ones are recorded per run.
+PER_RUN = ("seed", "epochs")
+RUNTIME = frozenset({*PER_RUN, "max_minutes", "threads"})
 
 
 def check_runs(runs: list[Path], members: list[dict]) -> None:
@@ -70,8 +72,8 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", type=Path,
-                   help="model directories trained with the same settings (seeds, or recipes that share a "
-                        "validation split); the first run's data counts go to the record")
+                   help="model directories trained with the same settings (other seeds, epochs, or recipes "
+                        "that share a validation split); the first run's data counts go to the record")
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     p.add_argument("--recipe", default="default", choices=list(recipes.RECIPES),
@@ -98,7 +100,7 @@ def main() -> None:
         clf, [r for r in rows if r["split"] == "validation"], min_precision=floors)
     clf.save(args.output)
     record = {
-        "soup_of": [{"run": str(run), "recipe": m.get("data", {}).get("recipe"), "seed": m["config"].get("seed"),
+        "soup_of": [{"run": str(run), "recipe": m.get("data", {}).get("recipe"), **{k: m["config"].get(k) for k in PER_RUN},
                      **{k: m.get(k) for k in ("steps", "train_minutes", "device", "precision", "final_loss")}}
                     for run, m in zip(args.runs, members, strict=True)],
         "config": {k: v for k, v in members[0]["config"].items() if k not in RUNTIME},  # shared by the runs
