@@ -54,10 +54,11 @@ def test_runs_with_different_adapters_are_refused():
 
 def test_runs_must_share_their_settings_but_not_their_seed_epochs_or_time_budget():
     check = _soup().check_runs
-    config = {"epochs": 1.0, "lora_r": 16, "learning_rate": 2e-4, "seed": 0, "max_minutes": 40.0, "threads": None}
+    config = {"epochs": 1.0, "lora_r": 16, "learning_rate": 2e-4, "seed": 0, "max_minutes": 40.0,
+              "threads": None}
     run = {"config": config, "stopped_early": False}
-    check([Path("a"), Path("b")], [run, {**run, "config": {**config, "seed": 1, "epochs": 1.5, "max_minutes": 60.0,
-                                                           "threads": 2}}])
+    other = {**config, "seed": 1, "epochs": 1.5, "max_minutes": 60.0, "threads": 2}
+    check([Path("a"), Path("b")], [run, {**run, "config": other}])
     with pytest.raises(SystemExit, match="different settings \\(learning_rate, lora_r\\)"):
         check([Path("a"), Path("b")], [run, {**run, "config": {**config, "lora_r": 8, "learning_rate": 1e-4}}])
     with pytest.raises(SystemExit, match="stopped at their --max-minutes before their planned steps: b"):

@@ -41,9 +41,9 @@ def soup_state(states: list[dict], adapters: list[dict]) -> tuple[dict, dict]:
     return out, {**adapters[0], "r": adapters[0]["r"] * n, "alpha": adapters[0]["alpha"] * n}
 
 
-# Settings that may differ between runs: by design per run (the seed, and the epochs, which change how far a run
-# moves from the same start, not the shape of what it learns), or only how long a run took (its time budget and
-# thread count), so long as no run was cut short by its budget. The per-run ones are recorded per run.
+# Settings that may differ between runs: by design per run (the seed, and the epochs, which change how far
+# a run moves from the same start, not the shape of what it learns), or only how long a run took (its time
+# budget and thread count), so long as no run was cut short by its budget. The per-run ones are recorded.
 PER_RUN = ("seed", "epochs")
 RUNTIME = frozenset({*PER_RUN, "max_minutes", "threads"})
 
@@ -100,7 +100,8 @@ def main() -> None:
         clf, [r for r in rows if r["split"] == "validation"], min_precision=floors)
     clf.save(args.output)
     record = {
-        "soup_of": [{"run": str(run), "recipe": m.get("data", {}).get("recipe"), **{k: m["config"].get(k) for k in PER_RUN},
+        "soup_of": [{"run": str(run), "recipe": m.get("data", {}).get("recipe"),
+                     **{k: m["config"].get(k) for k in PER_RUN},
                      **{k: m.get(k) for k in ("steps", "train_minutes", "device", "precision", "final_loss")}}
                     for run, m in zip(args.runs, members, strict=True)],
         "config": {k: v for k, v in members[0]["config"].items() if k not in RUNTIME},  # shared by the runs
