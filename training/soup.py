@@ -45,13 +45,13 @@ def soup_state(states: list[dict], adapters: list[dict]) -> tuple[dict, dict]:
 # a run moves from the same start, not the shape of what it learns), or only how long a run took (its time
 # budget and thread count), so long as no run was cut short by its budget. The per-run ones are recorded.
 PER_RUN = ("seed", "epochs")
-RUNTIME = frozenset({*PER_RUN, "max_minutes", "threads"})
+MAY_DIFFER = frozenset({*PER_RUN, "max_minutes", "threads"})
 
 
 def check_runs(runs: list[Path], members: list[dict]) -> None:
     """Refuse runs that were not trained alike: another setting, or a run its time budget stopped early."""
     first = members[0]["config"]
-    differ = sorted({k for m in members for k in {*m["config"], *first} - RUNTIME
+    differ = sorted({k for m in members for k in {*m["config"], *first} - MAY_DIFFER
                      if m["config"].get(k) != first.get(k)})
     if differ:
         raise SystemExit(f"soup.py: the runs were trained with different settings ({', '.join(differ)})")
@@ -104,7 +104,7 @@ def main() -> None:
                      **{k: m["config"].get(k) for k in PER_RUN},
                      **{k: m.get(k) for k in ("steps", "train_minutes", "device", "precision", "final_loss")}}
                     for run, m in zip(args.runs, members, strict=True)],
-        "config": {k: v for k, v in members[0]["config"].items() if k not in RUNTIME},  # shared by the runs
+        "config": {k: v for k, v in members[0]["config"].items() if k not in MAY_DIFFER},  # shared by the runs
         "adapter": adapter,
         "thresholds": {lb: asdict(c) | {"trials": None} for lb, c in choices.items()},
         "calibration": {lb: asdict(clf.config.calibration[lb]) for lb in clf.labels},
