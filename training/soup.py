@@ -104,7 +104,8 @@ def main() -> None:
                      **{k: m["config"].get(k) for k in PER_RUN},
                      **{k: m.get(k) for k in ("steps", "train_minutes", "device", "precision", "final_loss")}}
                     for run, m in zip(args.runs, members, strict=True)],
-        "config": {k: v for k, v in members[0]["config"].items() if k not in MAY_DIFFER},  # shared by the runs
+        # shared by the runs
+        "config": {k: v for k, v in members[0]["config"].items() if k not in MAY_DIFFER},
         "adapter": adapter,
         "thresholds": {lb: asdict(c) | {"trials": None} for lb, c in choices.items()},
         "calibration": {lb: asdict(clf.config.calibration[lb]) for lb in clf.labels},
