@@ -81,3 +81,18 @@ def test_the_model_card_lists_every_run_of_a_soup(tmp_path):
     assert "2 runs averaged into one model" in card and "adapter of rank 32" in card
     assert "| out/runs/default-0 | default | 0 | 2364 | 41.7 |" in card
     assert "| out/runs/default-1 | default | 1 | 2365 | 41.7 |" in card
+
+
+def test_a_soup_of_a_soup_and_more_runs_is_the_soup_of_all_their_runs():
+    soup_state = _soup().soup_state
+    adapter = {"type": "lora", "r": 4, "alpha": 8, "targets": ["layer"]}
+    runs = [_run(seed) for seed in range(5)]
+    first, first_adapter = soup_state(runs[:3], [adapter] * 3)
+    state, soup_adapter = soup_state([first, *runs[3:]], [first_adapter, adapter, adapter], [3, 1, 1])
+    direct, direct_adapter = soup_state(runs, [adapter] * 5)
+    assert soup_adapter == direct_adapter
+    base = torch.randn(5, 6)
+    torch.testing.assert_close(_merged(state, soup_adapter, base), _merged(direct, direct_adapter, base))
+    torch.testing.assert_close(state["classifier.bias"], direct["classifier.bias"])
+    with pytest.raises(ValueError, match="adapter layout"):  # the soup's rank read as one run's
+        soup_state([first, runs[3]], [first_adapter, adapter], [1, 1])

@@ -154,7 +154,8 @@ def test_a_training_only_source_never_relabels_or_moves_a_held_out_text(tmp_path
 def test_mined_recipes_keep_the_reviewed_rows_they_name(monkeypatch):
     reviewed = [{"text": f"t{v}{p}", "violent_call": v, "propaganda": p, "source": "mined"}
                 for v in (0, 1) for p in (0, 1)]
-    monkeypatch.setattr(recipes, "read_mined", lambda root: iter(reviewed))
+    monkeypatch.setattr(recipes, "read_mined", lambda root, review_round=1: iter(reviewed) if review_round == 1 else
+                        iter([{**r, "text": "2" + r["text"]} for r in reviewed]))
     assert [r["text"] for r in recipes.read_mined_positives(DATA)] == ["t01", "t10", "t11"]
     spec = recipes.RECIPES["mined_positives"]
     assert [s.name for s in spec[:-1]] == [s.name for s in recipes.DEFAULT_SOURCES[:-1]] + ["mined"]
@@ -166,6 +167,10 @@ def test_mined_recipes_keep_the_reviewed_rows_they_name(monkeypatch):
     spec = recipes.RECIPES["threat_forms"]
     assert spec[:-1] == recipes.RECIPES["mined_threats"][:-1] + (recipes.SYNTHETIC_FORMS,)
     assert spec[-1] is recipes.DEFAULT_SOURCES[-1] and recipes.SYNTHETIC_FORMS.train_only
+    assert [r["text"] for r in recipes.read_mined_threats_round2(DATA)] == ["2t10"]
+    spec = recipes.RECIPES["mined_threats2"]
+    assert spec[:-1] == recipes.RECIPES["mined_threats"][:-1] + (recipes.MINED_THREATS_ROUND2,)
+    assert spec[-1] is recipes.DEFAULT_SOURCES[-1] and recipes.MINED_THREATS_ROUND2.train_only
 
 
 def test_train_command_offers_exactly_the_recipes_that_exist():
@@ -187,10 +192,14 @@ def test_every_reviewed_row_is_found_once_in_the_pools_and_is_new_to_the_recipe(
              if ln and not ln.startswith("#")][1:]
     hashes = [ln.split("\t")[1] for ln in lines]
     assert len(set(hashes)) == len(hashes)
-    rows, counts = recipes.build_rows(DATA, sources=recipes.RECIPES["mined"][:-1])
-    found = [r for r in rows if r["source"] == "mined"]
-    assert counts["mined"]["read"] == len(lines)
-    assert counts["mined"]["kept"] == len(lines) and counts["mined"].get("duplicates", 0) == 0
+    rounds = [int(ln.split("\t")[4]) for ln in lines]
+    round2 = recipes.SourceSpec("mined_round2", lambda root: recipes.read_mined(root, review_round=2), None,
+                                "every row of the second round", "as each pool", train_only=True)
+    rows, counts = recipes.build_rows(DATA, sources=recipes.RECIPES["mined"][:-1] + (round2,))
+    found = [r for r in rows if r["source"] in ("mined", "mined_round2")]
+    for name, n in (("mined", rounds.count(1)), ("mined_round2", rounds.count(2))):
+        got = counts.get(name, {})
+        assert got.get("read", 0) == n and got.get("kept", 0) == n and not got.get("duplicates")
     assert sum(r["violent_call"] or r["propaganda"] for r in found) < len(found)  # hard negatives too
     assert {r["split"] for r in found} == {"train"}
 

@@ -9,6 +9,8 @@ then chosen on the recipe's validation split by the rule `make train` uses.
 
     python training/soup.py runs/r17 runs/r17s1 -o runs/soup17 --data-dir ../shared/data \\
         --min-precision violent_call=0.5 --min-precision propaganda=0.9
+
+A member may itself be a soup (models/raqib-ar-v1, say): it counts as the runs it averages.
 """
 
 from __future__ import annotations
@@ -23,22 +25,29 @@ from raqib.cli.score import parse_threshold, resolve_thresholds
 from raqib.evaluation import ThresholdChoice
 
 
-def soup_state(states: list[dict], adapters: list[dict]) -> tuple[dict, dict]:
-    """The averaged compact state and its adapter entry (rank and alpha times the number of runs)."""
+def soup_state(states: list[dict], adapters: list[dict], weights: list[int] | None = None) -> tuple[dict, dict]:
+    """The averaged compact state and its adapter entry (rank and alpha times the number of runs).
+
+    `weights` counts the runs each member holds: a member that is itself a soup of w runs counts w times, so a
+    soup of the shipped soup and new runs is exactly the soup of all their runs (whose directories may be gone).
+    """
     import torch
 
-    n = len(states)
-    if any(set(s) != set(states[0]) for s in states) or any(a != adapters[0] for a in adapters):
+    weights = weights or [1] * len(states)
+    total = sum(weights)
+    per_run = [{**a, "r": a["r"] // w, "alpha": a["alpha"] / w} for a, w in zip(adapters, weights, strict=True)]
+    if (any(set(s) != set(states[0]) for s in states) or any(a != per_run[0] for a in per_run)
+            or any(a["r"] % w for a, w in zip(adapters, weights, strict=True))):
         raise ValueError("the runs do not share one adapter layout (targets, rank, alpha) and tensor names")
     out = {}
     for key in states[0]:
         if key.endswith(".lora_A"):
             out[key] = torch.cat([s[key].float() for s in states], dim=0)
-        elif key.endswith(".lora_B"):
-            out[key] = torch.cat([s[key].float() for s in states], dim=1) / n
+        elif key.endswith(".lora_B"):  # a soup's B is already divided by its own count
+            out[key] = torch.cat([s[key].float() * w for s, w in zip(states, weights, strict=True)], dim=1) / total
         else:
-            out[key] = torch.stack([s[key].float() for s in states]).mean(0)
-    return out, {**adapters[0], "r": adapters[0]["r"] * n, "alpha": adapters[0]["alpha"] * n}
+            out[key] = sum(s[key].float() * w for s, w in zip(states, weights, strict=True)) / total
+    return out, {**per_run[0], "r": per_run[0]["r"] * total, "alpha": per_run[0]["alpha"] * total}
 
 
 # Settings that may differ between runs: by design per run (the seed, and the epochs, which change how far
@@ -85,7 +94,8 @@ def main() -> None:
     check_runs(args.runs, members)
     configs = [md.read_config(run) for run in args.runs]
     states = [load_file(run / md.WEIGHTS_FILE) for run in args.runs]
-    state, adapter = soup_state(states, [cfg.adapter for _, cfg in configs])
+    weights = [len(m.get("soup_of", [None])) for m in members]
+    state, adapter = soup_state(states, [cfg.adapter for _, cfg in configs], weights)
     hf_config, cfg = configs[0]
     cfg.adapter = adapter
     args.output.mkdir(parents=True, exist_ok=True)
@@ -100,10 +110,9 @@ def main() -> None:
         clf, [r for r in rows if r["split"] == "validation"], min_precision=floors)
     clf.save(args.output)
     record = {
-        "soup_of": [{"run": str(run), "recipe": m.get("data", {}).get("recipe"),
-                     **{k: m["config"].get(k) for k in PER_RUN},
-                     **{k: m.get(k) for k in ("steps", "train_minutes", "device", "precision", "final_loss")}}
-                    for run, m in zip(args.runs, members, strict=True)],
+        "soup_of": [entry for run, m in zip(args.runs, members, strict=True) for entry in m.get("soup_of") or [
+            {"run": str(run), "recipe": m.get("data", {}).get("recipe"), **{k: m["config"].get(k) for k in PER_RUN},
+             **{k: m.get(k) for k in ("steps", "train_minutes", "device", "precision", "final_loss")}}]],
         # shared by the runs
         "config": {k: v for k, v in members[0]["config"].items() if k not in MAY_DIFFER},
         "adapter": adapter,
@@ -112,10 +121,14 @@ def main() -> None:
         "data": members[0].get("data", {}),  # the first run's recipe (list the one with most sources first)
         "calibration_recipe": args.recipe,
     }
+    n_runs = len(record["soup_of"])
     for name, counts in record["data"].get("sources", {}).items():
-        used = sum(name in m.get("data", {}).get("sources", {}) for m in members)
-        if "role" in counts and used < len(members):
-            counts["role"] += f" (in {used} of the {len(members)} runs)"
+        if "role" not in counts:
+            continue
+        used = sum(name in {s.name for s in recipes.RECIPES.get(run["recipe"], ())} for run in record["soup_of"])
+        counts["role"] = counts["role"].split(" (in ")[0]  # a member soup's note is recounted here
+        if used < n_runs:
+            counts["role"] += f" (in {used} of the {n_runs} runs)"
     (args.output / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(record["thresholds"], indent=2))
 

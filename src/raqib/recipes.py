@@ -256,20 +256,23 @@ MINED_FILE = "mined.tsv"
 """Rows of the pools' remainder read and labelled by the project (`training/mine_pools.py`), by key hash."""
 
 
-def read_mined(root: Path) -> Iterator[Row]:
-    """The reviewed rows of `MINED_FILE`, with the project's labels, re-read from their pools by key hash."""
+def read_mined(root: Path, review_round: int = 1) -> Iterator[Row]:
+    """The rows of `MINED_FILE` reviewed in `review_round`, with the project's labels, re-read from their pools by
+    key hash. Each round is its own source, so that adding one leaves the recipes built on earlier ones as they were."""
     from importlib.resources import files
 
     wanted: dict[str, dict[str, dict[str, str]]] = {}
     with files("raqib").joinpath(MINED_FILE).open(encoding="utf-8") as fh:
         for r in csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t"):
-            wanted.setdefault(r["pool"], {})[r["key_hash"]] = r
+            if int(r["round"]) == review_round:
+                wanted.setdefault(r["pool"], {})[r["key_hash"]] = r
     readers = {s.name: s.read for s in DEFAULT_SOURCES}
     for pool, by_hash in wanted.items():
         for r in readers[pool](root):
             label = by_hash.pop(key_hash(text_key(r["text"])), None)
             if label is not None:
-                yield _row(r["text"], "mined", violent=int(label["violent_call"]),
+                yield _row(r["text"], "mined" if review_round == 1 else f"mined_round{review_round}",
+                           violent=int(label["violent_call"]),
                            propaganda=int(label["propaganda"]))
         if by_hash:
             log.warning("%d reviewed rows of %s were not found in %s", len(by_hash), MINED_FILE, pool)
@@ -332,6 +335,18 @@ def read_mined_threats(root: Path) -> Iterator[Row]:
 MINED_THREATS = SourceSpec("mined", read_mined_threats, None,
                            "the calls to violence (promoting no group) found in the pools' remainder by the review "
                            "of `mined` (train only)", "as each pool", train_only=True)
+
+
+def read_mined_threats_round2(root: Path) -> Iterator[Row]:
+    """The calls to violence promoting no group found by the second review round (run 22)."""
+    return (r for r in read_mined(root, review_round=2) if r["violent_call"] and not r["propaganda"])
+
+
+MINED_THREATS_ROUND2 = SourceSpec("mined_round2", read_mined_threats_round2, None,
+                                  "more calls to violence (promoting no group) from the pools' remainder, found by a "
+                                  "second review: what the shipped model scored highest, and a search for violent "
+                                  "verbs (train only)",
+                                  "as each pool", train_only=True)
 SYNTHETIC_FORMS = SourceSpec("synthetic_forms", read_synthetic_forms, None,
                              "templates written for the project: \"must be killed\", conditional, oath and "
                              "\"whoever finds one\" threats in MSA and four dialects, with contrasts in the same "
@@ -342,11 +357,13 @@ RECIPES: dict[str, tuple[SourceSpec, ...]] = {
     "mined_positives": DEFAULT_SOURCES[:-1] + (MINED_POSITIVES,) + DEFAULT_SOURCES[-1:],
     "mined_threats": DEFAULT_SOURCES[:-1] + (MINED_THREATS,) + DEFAULT_SOURCES[-1:],
     "threat_forms": DEFAULT_SOURCES[:-1] + (MINED_THREATS, SYNTHETIC_FORMS) + DEFAULT_SOURCES[-1:],
+    "mined_threats2": DEFAULT_SOURCES[:-1] + (MINED_THREATS, MINED_THREATS_ROUND2) + DEFAULT_SOURCES[-1:],
 }
 """`raqib train --recipe NAME`. "mined" adds the reviewed rows of `MINED_FILE`, "mined_positives" only those with
 a label (neither shipped: training/README.md, "Run 7" and "Run 18"), "mined_threats" only the calls to violence
 that are not propaganda: two of the four runs averaged into the shipped model ("Run 19" and "Soups");
-"threat_forms" is "mined_threats" plus `synthetic.generate_forms` ("Run 20")."""
+"threat_forms" is "mined_threats" plus `synthetic.generate_forms` ("Run 20"); "mined_threats2" is "mined_threats"
+plus the calls to violence of the second review round ("Run 22")."""
 
 
 def build_rows(data_dir: str | Path, *, sources: tuple[SourceSpec, ...] = DEFAULT_SOURCES, seed: int = 0,

@@ -34,13 +34,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("data", nargs="?", type=Path, help="labelled CSV, TSV or JSONL file")
     p.add_argument("-o", "--output", type=Path, required=True, help="model directory to write")
-    p.add_argument("--recipe", choices=["default", "mined", "mined_positives", "mined_threats", "threat_forms"],
+    p.add_argument("--recipe", choices=["default", "mined", "mined_positives", "mined_threats", "threat_forms",
+                                          "mined_threats2"],
                    help="build the data from the shared labelled sets instead "
                         "('mined': plus the reviewed rows of raqib/mined.tsv; "
                         "'mined_positives': only those rows that carry a label; "
                         "'mined_threats': only its calls to violence that are not propaganda; "
                         "'threat_forms': mined_threats plus templates of must-be-killed, conditional, oath and "
-                        "whoever-finds-one threats)")
+                        "whoever-finds-one threats; "
+                        "'mined_threats2': mined_threats plus the calls to violence of the second review)")
     p.add_argument("--data-dir", type=Path, default=Path("../shared/data"),
                    help="folder of the shared labelled sets, for --recipe (default: %(default)s)")
     p.add_argument("--splits-out", type=Path, help="also write the train/validation/test splits as JSONL here")
