@@ -110,7 +110,9 @@ def main() -> None:
         clf, [r for r in rows if r["split"] == "validation"], min_precision=floors)
     clf.save(args.output)
     record = {
-        "soup_of": [entry for run, m in zip(args.runs, members, strict=True) for entry in m.get("soup_of") or [
+        # a member soup's runs, completed from its shared config where its record predates a per-run setting
+        "soup_of": [entry | {k: m["config"][k] for k in PER_RUN if k in m["config"] and k not in entry}
+                    for run, m in zip(args.runs, members, strict=True) for entry in m.get("soup_of") or [
             {"run": str(run), "recipe": m.get("data", {}).get("recipe"), **{k: m["config"].get(k) for k in PER_RUN},
              **{k: m.get(k) for k in ("steps", "train_minutes", "device", "precision", "final_loss")}}]],
         # shared by the runs
