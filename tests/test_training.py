@@ -154,8 +154,8 @@ def test_a_training_only_source_never_relabels_or_moves_a_held_out_text(tmp_path
 def test_mined_recipes_keep_the_reviewed_rows_they_name(monkeypatch):
     reviewed = [{"text": f"t{v}{p}", "violent_call": v, "propaganda": p, "source": "mined"}
                 for v in (0, 1) for p in (0, 1)]
-    monkeypatch.setattr(recipes, "read_mined", lambda root, review_round=1: iter(reviewed) if review_round == 1 else
-                        iter([{**r, "text": "2" + r["text"]} for r in reviewed]))
+    monkeypatch.setattr(recipes, "read_mined", lambda root, review_round=1: iter(
+        [{**r, "text": "2" * (review_round - 1) + r["text"]} for r in reviewed]))
     assert [r["text"] for r in recipes.read_mined_positives(DATA)] == ["t01", "t10", "t11"]
     spec = recipes.RECIPES["mined_positives"]
     assert [s.name for s in spec[:-1]] == [s.name for s in recipes.DEFAULT_SOURCES[:-1]] + ["mined"]
@@ -167,7 +167,7 @@ def test_mined_recipes_keep_the_reviewed_rows_they_name(monkeypatch):
     spec = recipes.RECIPES["threat_forms"]
     assert spec[:-1] == recipes.RECIPES["mined_threats"][:-1] + (recipes.SYNTHETIC_FORMS,)
     assert spec[-1] is recipes.DEFAULT_SOURCES[-1] and recipes.SYNTHETIC_FORMS.train_only
-    assert [r["text"] for r in recipes.read_mined_threats_round2(DATA)] == ["2t10"]
+    assert [r["text"] for r in recipes.MINED_THREATS_ROUND2.read(DATA)] == ["2t10"]
     spec = recipes.RECIPES["mined_threats2"]
     assert spec[:-1] == recipes.RECIPES["mined_threats"][:-1] + (recipes.MINED_THREATS_ROUND2,)
     assert spec[-1] is recipes.DEFAULT_SOURCES[-1] and recipes.MINED_THREATS_ROUND2.train_only

@@ -57,6 +57,17 @@ PER_RUN = ("seed", "epochs")
 MAY_DIFFER = frozenset({*PER_RUN, "max_minutes", "threads"})
 
 
+def runs_of(run: Path, member: dict) -> list[dict]:
+    """The record of each run a member holds: itself, or the runs of a member soup, completed from the soup's shared
+    config where its record predates a per-run setting."""
+    config = member["config"]
+    if "soup_of" in member:
+        return [entry | {k: config[k] for k in PER_RUN if k in config and k not in entry}
+                for entry in member["soup_of"]]
+    return [{"run": str(run), "recipe": member.get("data", {}).get("recipe"), **{k: config.get(k) for k in PER_RUN},
+             **{k: member.get(k) for k in ("steps", "train_minutes", "device", "precision", "final_loss")}}]
+
+
 def check_runs(runs: list[Path], members: list[dict]) -> None:
     """Refuse runs that were not trained alike: another setting, or a run its time budget stopped early."""
     first = members[0]["config"]
@@ -110,11 +121,7 @@ def main() -> None:
         clf, [r for r in rows if r["split"] == "validation"], min_precision=floors)
     clf.save(args.output)
     record = {
-        # a member soup's runs, completed from its shared config where its record predates a per-run setting
-        "soup_of": [entry | {k: m["config"][k] for k in PER_RUN if k in m["config"] and k not in entry}
-                    for run, m in zip(args.runs, members, strict=True) for entry in m.get("soup_of") or [
-            {"run": str(run), "recipe": m.get("data", {}).get("recipe"), **{k: m["config"].get(k) for k in PER_RUN},
-             **{k: m.get(k) for k in ("steps", "train_minutes", "device", "precision", "final_loss")}}]],
+        "soup_of": [entry for run, m in zip(args.runs, members, strict=True) for entry in runs_of(run, m)],
         # shared by the runs
         "config": {k: v for k, v in members[0]["config"].items() if k not in MAY_DIFFER},
         "adapter": adapter,

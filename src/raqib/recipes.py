@@ -12,6 +12,7 @@ The policy the labels implement is in the model card (``model_card.py``).
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import hashlib
 import json
@@ -327,22 +328,15 @@ MINED_POSITIVES = SourceSpec("mined", read_mined_positives, None,
                              "(train only)", "as each pool", train_only=True)
 
 
-def read_mined_threats(root: Path) -> Iterator[Row]:
+def read_mined_threats(root: Path, review_round: int = 1) -> Iterator[Row]:
     """The reviewed calls to violence that promote no group (run 19: threat recall without run 18's propaganda loss)."""
-    return (r for r in read_mined(root) if r["violent_call"] and not r["propaganda"])
+    return (r for r in read_mined(root, review_round) if r["violent_call"] and not r["propaganda"])
 
 
 MINED_THREATS = SourceSpec("mined", read_mined_threats, None,
                            "the calls to violence (promoting no group) found in the pools' remainder by the review "
                            "of `mined` (train only)", "as each pool", train_only=True)
-
-
-def read_mined_threats_round2(root: Path) -> Iterator[Row]:
-    """The calls to violence promoting no group found by the second review round (run 22)."""
-    return (r for r in read_mined(root, review_round=2) if r["violent_call"] and not r["propaganda"])
-
-
-MINED_THREATS_ROUND2 = SourceSpec("mined_round2", read_mined_threats_round2, None,
+MINED_THREATS_ROUND2 = SourceSpec("mined_round2", functools.partial(read_mined_threats, review_round=2), None,
                                   "more calls to violence (promoting no group) from the pools' remainder, found by a "
                                   "second review: what the shipped model scored highest, and a search for violent "
                                   "verbs (train only)",
