@@ -13,8 +13,7 @@ from raqib import recipes
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-@pytest.mark.parametrize("pooling", ["cls", "mean"])
-def test_training_writes_a_complete_compact_model_dir(tmp_path, pooling):
+def test_training_writes_a_complete_compact_model_dir(tmp_path):
     from safetensors.torch import load_file
 
     from conftest import build_tiny_encoder
@@ -29,13 +28,11 @@ def test_training_writes_a_complete_compact_model_dir(tmp_path, pooling):
     rows = (pos + neg) * 6
     cfg = TrainingConfig(base_model=str(base), epochs=1, batch_size=8, max_length=16, inference_max_length=16,
                          window_stride=4, lora_r=2, bf16=False, positive_oversample=1,
-                         min_precision={"propaganda": 0.9}, pooling=pooling)
+                         min_precision={"propaganda": 0.9})
     clf = train(rows, rows, tmp_path / "model", cfg, progress=False)
     out = tmp_path / "model"
     config = json.loads((out / "config.json").read_text())["raqib"]
     assert config["base"]["name"] == str(base) and config["adapter"]["type"] == "lora"
-    # a raqib that only knows [CLS] pooling must refuse a mean-pooled model rather than score it wrong
-    assert (config["pooling"], config["format_version"]) == (pooling, {"cls": 1, "mean": 2}[pooling])
     assert set(config["calibration"]) == set(config["thresholds"]) == {"violent_call", "propaganda"}
     assert all(0.0 <= t <= 1.0 for t in config["thresholds"].values())
     weights = load_file(out / "model.safetensors")
@@ -51,21 +48,10 @@ def test_training_writes_a_complete_compact_model_dir(tmp_path, pooling):
     b = [r.probabilities for r in clf.score_batch(texts)]
     for x, y in zip(a, b, strict=True):
         assert all(abs(x[k] - y[k]) < 1e-4 for k in x)
-    # padding never reaches the pooled vector: a short post scores the same alone and beside a long one
+    # padding never reaches the head: a short post scores the same alone and beside a long one
     alone = loaded.score_batch(texts[:1])[0].probabilities
     padded = loaded.score_batch([texts[0], " ".join(r["text"] for r in rows[:3])])[0].probabilities
     assert all(abs(alone[k] - padded[k]) < 1e-4 for k in alone)
-
-
-def test_mean_pooling_needs_a_bert_base_and_a_known_name(tmp_path):
-    from raqib.classifier import model_class
-    from raqib.model_dir import ModelConfig
-
-    with pytest.raises(ValueError, match="pooling must be one of"):
-        model_class("max")
-    with pytest.raises(Exception, match="pooling 'max' is not one of"):
-        ModelConfig.from_json_dict({"labels": ["a"], "thresholds": {"a": 0.5}, "normaliser": {}, "pooling": "max"},
-                                   where="x")
 
 
 def test_recipe_masks_and_dedup_key():

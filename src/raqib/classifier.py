@@ -46,30 +46,6 @@ def apply_lora(model: torch.nn.Module, tensors: Mapping[str, torch.Tensor], adap
             modules[name].weight += scale * (b.float() @ a.float()).to(modules[name].weight.dtype)
 
 
-def model_class(pooling: str) -> type:
-    """The transformers class for a pooling: the stock sequence classifier for "cls", and for "mean" a BERT
-    classifier whose pooler reads the masked mean of the token vectors (what e5's training shaped)."""
-    from transformers import AutoModelForSequenceClassification, BertForSequenceClassification
-    from transformers.modeling_outputs import SequenceClassifierOutput
-
-    if pooling == "cls":
-        return AutoModelForSequenceClassification
-    if pooling != "mean":
-        raise ValueError(f"pooling must be one of {', '.join(md.POOLINGS)}, not {pooling!r}")
-
-    class BertMeanPoolForSequenceClassification(BertForSequenceClassification):
-        # The same parameters as BertForSequenceClassification (pooler, dropout, classifier), so compact
-        # weights, LoRA targets and soups are unchanged; only what the pooler reads differs.
-        def forward(self, input_ids: Any = None, attention_mask: Any = None, **kwargs: Any) -> Any:
-            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, **kwargs)[0]
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            pooled = self.bert.pooler.activation(self.bert.pooler.dense(mean))
-            return SequenceClassifierOutput(logits=self.classifier(self.dropout(pooled)))
-
-    return BertMeanPoolForSequenceClassification
-
-
 class Classifier:
     """A raqib model ready to score posts. Build it with `raqib.load()` or `Classifier.from_dir()`."""
 
@@ -109,7 +85,7 @@ class Classifier:
         (0 turns duplicate-aware scoring off).
         """
         from safetensors.torch import load_file
-        from transformers import AutoConfig, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
         path = md.resolve(name_or_path)
         md.check_files(path)
@@ -133,7 +109,7 @@ class Classifier:
         compact_state = None
         with quiet_transformers():
             if cfg.base is None:
-                model = model_class(cfg.pooling).from_pretrained(
+                model = AutoModelForSequenceClassification.from_pretrained(
                     path, local_files_only=True, use_safetensors=True
                 )
                 tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
@@ -142,7 +118,7 @@ class Classifier:
 
                 base = base_model_dir(cfg.base["name"], expected_sha256=cfg.base.get("sha256") or None)
                 hf = AutoConfig.from_pretrained(path, local_files_only=True)
-                model = model_class(cfg.pooling).from_pretrained(
+                model = AutoModelForSequenceClassification.from_pretrained(
                     base, config=hf, local_files_only=True, use_safetensors=True
                 )
                 compact_state = load_file(weights)

@@ -19,8 +19,7 @@ from raqib.errors import IncompatibleModelError, InvalidModelDirError, ModelNotF
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
-POOLINGS = ("cls", "mean")
+FORMAT_VERSION = 1
 DEFAULT_MODEL = "raqib-ar-v1"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -53,9 +52,6 @@ class ModelConfig:
     """For compact models: {"name": base model name, "sha256": of its source file}; None for full weights."""
     adapter: dict[str, Any] | None = None
     """For compact models: {"type": "lora", "r": int, "alpha": float, "targets": [module suffixes]}."""
-    pooling: str = "cls"
-    """What the head reads: "cls" (the first token, BERT's default) or "mean" (the masked mean of the token
-    vectors, the sentence embedding e5 was trained to produce). Mean-pooled models are format 2."""
     weights_sha256: str | None = None
     format_version: int = FORMAT_VERSION
     raqib_version: str = ""
@@ -64,7 +60,6 @@ class ModelConfig:
     def to_json_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["labels"] = list(self.labels)
-        out["format_version"] = 1 if self.pooling == "cls" else 2  # the oldest raqib that scores it right
         return out
 
     @classmethod
@@ -83,8 +78,6 @@ class ModelConfig:
         kwargs["labels"] = tuple(data["labels"])
         kwargs["calibration"] = {k: Calibration(**v) for k, v in data.get("calibration", {}).items()}
         cfg = cls(**kwargs)
-        if cfg.pooling not in POOLINGS:
-            raise InvalidModelDirError(where, f"pooling {cfg.pooling!r} is not one of {', '.join(POOLINGS)}")
         if set(cfg.thresholds) != set(cfg.labels):
             raise InvalidModelDirError(where, f"thresholds {sorted(cfg.thresholds)} do not match labels {cfg.labels}")
         return cfg

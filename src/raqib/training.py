@@ -50,9 +50,6 @@ class TrainingConfig:
     lora_r: int = 16
     lora_alpha: float = 32.0
     lora_dropout: float = 0.05
-    pooling: str = "cls"
-    """What the head reads: the first token ("cls") or the masked mean of the token vectors ("mean", BERT
-    bases only); see `model_dir.ModelConfig.pooling`."""
     positive_oversample: int = 2
     """Each positive example appears this many times per epoch (the positives are a few percent)."""
     min_precision: float | dict[str, float] | None = None
@@ -182,10 +179,10 @@ def train(
     import numpy as np
     import torch
     from tqdm.auto import tqdm
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from raqib.backbone import E5_SHA256, E5_SMALL, base_model_dir
-    from raqib.classifier import Classifier, model_class, pad_batch
+    from raqib.classifier import Classifier, pad_batch
     from raqib.devices import cpu_has_bf16
     from raqib.normalise import normalise
 
@@ -197,10 +194,7 @@ def train(
         torch.set_num_threads(cfg.threads)
     base_dir = base_model_dir(cfg.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base_dir, local_files_only=cfg.base_model == E5_SMALL)
-    model_type = AutoConfig.from_pretrained(base_dir, local_files_only=cfg.base_model == E5_SMALL).model_type
-    if cfg.pooling == "mean" and model_type != "bert":
-        raise ValueError(f"mean pooling needs a BERT base; {cfg.base_model} is {model_type!r}")
-    model = model_class(cfg.pooling).from_pretrained(
+    model = AutoModelForSequenceClassification.from_pretrained(
         base_dir,
         num_labels=len(labels),
         problem_type="multi_label_classification",
@@ -287,11 +281,10 @@ def train(
         window_stride=cfg.window_stride,
         base={"name": cfg.base_model, "sha256": E5_SHA256 if is_e5 else ""},
         adapter={"type": "lora", "r": cfg.lora_r, "alpha": cfg.lora_alpha, "targets": list(LORA_TARGETS)},
-        pooling=cfg.pooling,
         raqib_version=__version__,
         created_with=_versions(),
     )
-    model.config.architectures = [type(model).__name__]
+    model.config.architectures = ["BertForSequenceClassification"]
     hf_config = model.config.to_dict()
     clf = Classifier(model, tokenizer, raqib_cfg, name=Path(out_dir).name, hf_config=hf_config, compact_state=state)
 
