@@ -105,8 +105,8 @@ def main() -> None:
     check_runs(args.runs, members)
     configs = [md.read_config(run) for run in args.runs]
     states = [load_file(run / md.WEIGHTS_FILE) for run in args.runs]
-    weights = [len(m.get("soup_of", [None])) for m in members]
-    state, adapter = soup_state(states, [cfg.adapter for _, cfg in configs], weights)
+    member_runs = [runs_of(run, m) for run, m in zip(args.runs, members, strict=True)]
+    state, adapter = soup_state(states, [cfg.adapter for _, cfg in configs], [len(r) for r in member_runs])
     hf_config, cfg = configs[0]
     cfg.adapter = adapter
     args.output.mkdir(parents=True, exist_ok=True)
@@ -121,7 +121,7 @@ def main() -> None:
         clf, [r for r in rows if r["split"] == "validation"], min_precision=floors)
     clf.save(args.output)
     record = {
-        "soup_of": [entry for run, m in zip(args.runs, members, strict=True) for entry in runs_of(run, m)],
+        "soup_of": [entry for runs in member_runs for entry in runs],
         # shared by the runs
         "config": {k: v for k, v in members[0]["config"].items() if k not in MAY_DIFFER},
         "adapter": adapter,
