@@ -61,6 +61,10 @@ def test_runs_must_share_their_settings_but_not_their_seed_epochs_or_time_budget
     check([Path("a"), Path("b")], [run, {**run, "config": other}])
     with pytest.raises(SystemExit, match="different settings \\(learning_rate, lora_r\\)"):
         check([Path("a"), Path("b")], [run, {**run, "config": {**config, "lora_r": 8, "learning_rate": 1e-4}}])
+    # a run recorded before a setting existed ran with its default, and only the default matches it
+    check([Path("a"), Path("b")], [run, {**run, "config": {**config, "text_prefix": ""}}])
+    with pytest.raises(SystemExit, match="different settings \\(text_prefix\\)"):
+        check([Path("a"), Path("b")], [run, {**run, "config": {**config, "text_prefix": "query: "}}])
     with pytest.raises(SystemExit, match="stopped at their --max-minutes before their planned steps: b"):
         check([Path("a"), Path("b")], [run, {**run, "stopped_early": True}])
 

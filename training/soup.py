@@ -70,9 +70,15 @@ def runs_of(run: Path, member: dict) -> list[dict]:
 
 def check_runs(runs: list[Path], members: list[dict]) -> None:
     """Refuse runs that were not trained alike: another setting, or a run its time budget stopped early."""
-    first = members[0]["config"]
-    differ = sorted({k for m in members for k in {*m["config"], *first} - MAY_DIFFER
-                     if m["config"].get(k) != first.get(k)})
+    from dataclasses import MISSING, fields
+
+    from raqib.training import TrainingConfig
+
+    # a setting added after a run was trained is absent from its record: it ran with the default
+    defaults = {f.name: f.default for f in fields(TrainingConfig) if f.default is not MISSING}
+    configs = [defaults | m["config"] for m in members]
+    first = configs[0]
+    differ = sorted({k for c in configs for k in {*c, *first} - MAY_DIFFER if c.get(k) != first.get(k)})
     if differ:
         raise SystemExit(f"soup.py: the runs were trained with different settings ({', '.join(differ)})")
     cut = [str(run) for run, m in zip(runs, members, strict=True) if m.get("stopped_early")]
