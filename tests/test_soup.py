@@ -62,9 +62,9 @@ def test_runs_must_share_their_settings_but_not_their_seed_epochs_or_time_budget
     with pytest.raises(SystemExit, match="different settings \\(learning_rate, lora_r\\)"):
         check([Path("a"), Path("b")], [run, {**run, "config": {**config, "lora_r": 8, "learning_rate": 1e-4}}])
     # a run recorded before a setting existed ran with its default, and only the default matches it
-    check([Path("a"), Path("b")], [run, {**run, "config": {**config, "text_prefix": ""}}])
-    with pytest.raises(SystemExit, match="different settings \\(text_prefix\\)"):
-        check([Path("a"), Path("b")], [run, {**run, "config": {**config, "text_prefix": "query: "}}])
+    check([Path("a"), Path("b")], [run, {**run, "config": {**config, "lora_dropout": 0.05}}])
+    with pytest.raises(SystemExit, match="different settings \\(lora_dropout\\)"):
+        check([Path("a"), Path("b")], [run, {**run, "config": {**config, "lora_dropout": 0.1}}])
     with pytest.raises(SystemExit, match="stopped at their --max-minutes before their planned steps: b"):
         check([Path("a"), Path("b")], [run, {**run, "stopped_early": True}])
 

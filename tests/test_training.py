@@ -13,8 +13,7 @@ from raqib import recipes
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-@pytest.mark.parametrize("text_prefix", ["", "query: "])
-def test_training_writes_a_complete_compact_model_dir(tmp_path, text_prefix):
+def test_training_writes_a_complete_compact_model_dir(tmp_path):
     from safetensors.torch import load_file
 
     from conftest import build_tiny_encoder
@@ -29,13 +28,11 @@ def test_training_writes_a_complete_compact_model_dir(tmp_path, text_prefix):
     rows = (pos + neg) * 6
     cfg = TrainingConfig(base_model=str(base), epochs=1, batch_size=8, max_length=16, inference_max_length=16,
                          window_stride=4, lora_r=2, bf16=False, positive_oversample=1,
-                         min_precision={"propaganda": 0.9}, text_prefix=text_prefix)
+                         min_precision={"propaganda": 0.9})
     clf = train(rows, rows, tmp_path / "model", cfg, progress=False)
     out = tmp_path / "model"
     config = json.loads((out / "config.json").read_text())["raqib"]
     assert config["base"]["name"] == str(base) and config["adapter"]["type"] == "lora"
-    # a raqib that knows no prefix must refuse a prefixed model rather than score it without the prefix
-    assert (config["text_prefix"], config["format_version"]) == (text_prefix, 2 if text_prefix else 1)
     assert set(config["calibration"]) == set(config["thresholds"]) == {"violent_call", "propaganda"}
     assert all(0.0 <= t <= 1.0 for t in config["thresholds"].values())
     weights = load_file(out / "model.safetensors")
@@ -55,30 +52,6 @@ def test_training_writes_a_complete_compact_model_dir(tmp_path, text_prefix):
     alone = loaded.score_batch(texts[:1])[0].probabilities
     padded = loaded.score_batch([texts[0], " ".join(r["text"] for r in rows[:3])])[0].probabilities
     assert all(abs(alone[k] - padded[k]) < 1e-4 for k in alone)
-
-
-def test_every_window_starts_with_the_prefix_and_fits(tmp_path):
-    from conftest import build_tiny_encoder
-    from raqib.classifier import Classifier, prefix_ids
-    from raqib.model_dir import ModelConfig
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    base = build_tiny_encoder(tmp_path / "base")
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForSequenceClassification.from_pretrained(base)
-    cfg = ModelConfig(labels=("violent_call", "propaganda"), thresholds={"violent_call": 0.5, "propaganda": 0.5},
-                      normaliser={"version": "1"},
-                      max_length=12, window_stride=3, text_prefix="query: ")
-    prefix = prefix_ids(tokenizer, "query: ")
-    assert prefix
-    long_post = " ".join(["سوف اقتلك يا شباب"] * 8)
-    ids, owner = Classifier(model, tokenizer, cfg)._windows([long_post, "اولا\nثانيا"])
-    assert len(ids) > 3 and owner[0] == 0 and owner[-1] == 1  # overflow windows and sentence windows
-    for window in ids:
-        assert window[1 : 1 + len(prefix)] == prefix and len(window) <= 12
-        assert window[0] == tokenizer.cls_token_id
-    plain = tokenizer("query: " + "اولا", add_special_tokens=True)["input_ids"]
-    assert ids[-2] == plain  # the same ids as a text that begins with the prefix
 
 
 def test_recipe_masks_and_dedup_key():

@@ -419,16 +419,13 @@ class Classifier:
         """Token ids of every window and the index of the text it came from.
 
         Every text is split into overlapping windows of ``max_length`` tokens; a text holding sentence
-        boundaries (`_model_text`) also contributes each sentence as a window of its own. Every window
-        starts with the model's text prefix, if it has one.
+        boundaries (`_model_text`) also contributes each sentence as a window of its own.
         """
         whole = [t.replace("\n", " ") for t in texts]
-        prefix = prefix_ids(self.tokenizer, self.config.text_prefix)
-        max_length = self.config.max_length - len(prefix)
         enc = self.tokenizer(
             whole,
             truncation=True,
-            max_length=max_length,
+            max_length=self.config.max_length,
             stride=self.config.window_stride,
             return_overflowing_tokens=True,
             add_special_tokens=True,
@@ -436,10 +433,10 @@ class Classifier:
         ids, owner = list(enc["input_ids"]), list(enc["overflow_to_sample_mapping"])
         sentences = [(i, s) for i, t in enumerate(texts) if "\n" in t for s in t.split("\n")]
         if sentences:
-            enc = self.tokenizer([s for _, s in sentences], truncation=True, max_length=max_length)
+            enc = self.tokenizer([s for _, s in sentences], truncation=True, max_length=self.config.max_length)
             ids.extend(enc["input_ids"])
             owner.extend(i for i, _ in sentences)
-        return with_prefix(ids, prefix), owner
+        return ids, owner
 
     def _logits(
         self, texts: Sequence[str], batch_size: int, failed: dict[int, str] | None = None
@@ -537,20 +534,6 @@ class ScoreCache:
         self.data.move_to_end(key)
         while len(self.data) > self.max_size:
             self.data.popitem(last=False)
-
-
-def prefix_ids(tokenizer: Any, prefix: str) -> list[int]:
-    """The token ids of a model's text prefix (see `ModelConfig.text_prefix`); [] for none.
-
-    Trailing space is dropped: the text's first token already marks a word start, and SentencePiece would
-    otherwise add a lone "▁" that "query: text" tokenized whole does not have.
-    """
-    return list(tokenizer(prefix.rstrip(), add_special_tokens=False)["input_ids"]) if prefix.strip() else []
-
-
-def with_prefix(ids: Sequence[Sequence[int]], prefix: Sequence[int]) -> list[list[int]]:
-    """Each window's ids with the prefix after its first (special) token, as if the text began with it."""
-    return [[*window[:1], *prefix, *window[1:]] for window in ids] if prefix else [list(w) for w in ids]
 
 
 def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

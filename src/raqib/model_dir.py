@@ -19,7 +19,7 @@ from raqib.errors import IncompatibleModelError, InvalidModelDirError, ModelNotF
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 1
 DEFAULT_MODEL = "raqib-ar-v1"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -52,9 +52,6 @@ class ModelConfig:
     """For compact models: {"name": base model name, "sha256": of its source file}; None for full weights."""
     adapter: dict[str, Any] | None = None
     """For compact models: {"type": "lora", "r": int, "alpha": float, "targets": [module suffixes]}."""
-    text_prefix: str = ""
-    """Text the model reads before every window's first token (after [CLS]), e.g. e5's "query: ". Models
-    with a prefix are format 2, so an older raqib refuses them rather than scoring them without it."""
     weights_sha256: str | None = None
     format_version: int = FORMAT_VERSION
     raqib_version: str = ""
@@ -63,7 +60,6 @@ class ModelConfig:
     def to_json_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["labels"] = list(self.labels)
-        out["format_version"] = 2 if self.text_prefix else 1  # the oldest raqib that scores it right
         return out
 
     @classmethod

@@ -50,8 +50,6 @@ class TrainingConfig:
     lora_r: int = 16
     lora_alpha: float = 32.0
     lora_dropout: float = 0.05
-    text_prefix: str = ""
-    """Read before every post; see `model_dir.ModelConfig.text_prefix`."""
     positive_oversample: int = 2
     """Each positive example appears this many times per epoch (the positives are a few percent)."""
     min_precision: float | dict[str, float] | None = None
@@ -184,7 +182,7 @@ def train(
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from raqib.backbone import E5_SHA256, E5_SMALL, base_model_dir
-    from raqib.classifier import Classifier, pad_batch, prefix_ids, with_prefix
+    from raqib.classifier import Classifier, pad_batch
     from raqib.devices import cpu_has_bf16
     from raqib.normalise import normalise
 
@@ -208,12 +206,9 @@ def train(
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("training %d parameters (%d adapted projections)", n_train, len(wrapped))
 
-    prefix = prefix_ids(tokenizer, cfg.text_prefix)
-
     def encode(rows: Sequence[Mapping[str, Any]]) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
         texts = [normalise(r["text"], version=cfg.normaliser_version) for r in rows]
-        ids = tokenizer(texts, truncation=True, max_length=cfg.max_length - len(prefix))["input_ids"]
-        ids = with_prefix(ids, prefix)
+        ids = tokenizer(texts, truncation=True, max_length=cfg.max_length)["input_ids"]
         y = np.array([[float(r[lb]) for lb in labels] for r in rows], dtype=np.float32)
         return ids, y, annotated_mask(rows, labels)
 
@@ -286,7 +281,6 @@ def train(
         window_stride=cfg.window_stride,
         base={"name": cfg.base_model, "sha256": E5_SHA256 if is_e5 else ""},
         adapter={"type": "lora", "r": cfg.lora_r, "alpha": cfg.lora_alpha, "targets": list(LORA_TARGETS)},
-        text_prefix=cfg.text_prefix,
         raqib_version=__version__,
         created_with=_versions(),
     )

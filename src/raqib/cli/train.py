@@ -56,9 +56,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-precision", action="append", type=parse_threshold, metavar="[LABEL=]VALUE",
                    help="threshold rule: best validation recall at this precision or more, for LABEL or "
                    "(bare VALUE) every label; repeatable (default: best F1)")
-    p.add_argument("--text-prefix", default="", metavar="TEXT",
-                   help="text the model reads before every post, e.g. 'query: ', the prefix e5 was trained "
-                        "with (default: none)")
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     p.set_defaults(run=run)
 
@@ -107,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         recipes.write_splits(rows, args.splits_out)
     cfg = TrainingConfig(
         base_model=args.base_model, epochs=args.epochs, max_minutes=args.max_minutes, max_length=args.max_length,
-        batch_size=args.batch_size, seed=args.seed, text_prefix=args.text_prefix,
+        batch_size=args.batch_size, seed=args.seed,
         min_precision=resolve_thresholds(args.min_precision, LABELS, option="--min-precision"),
     )
     clf = train(splits["train"], splits["validation"], args.output, cfg)
