@@ -18,19 +18,10 @@ from collections.abc import Mapping, Sequence
 
 import raqib
 from raqib import challenge as ch
+from raqib.combination import PrecomputedScorer
 
 
-class FixedScores:
-    """A `challenge.Scorer` over probabilities computed once, read at any thresholds."""
-
-    def __init__(self, name: str, probs: Mapping[str, Mapping[str, float]], thresholds: Mapping[str, float]):
-        self.name, self.probs, self.thresholds = name, probs, dict(thresholds)
-
-    def probabilities(self, texts: Sequence[str]) -> dict[str, list[float]]:
-        return {lb: [self.probs[t][lb] for t in texts] for lb in self.thresholds}
-
-
-def deciding(scorer: FixedScores, suite: Sequence[ch.Slice],
+def deciding(scorer: PrecomputedScorer, suite: Sequence[ch.Slice],
              targets: Mapping[str, ch.Target]) -> dict[str, tuple[str, float]]:
     """Each target's deciding ``(where, value)`` at the scorer's thresholds."""
     checks = ch.check_targets(ch.run_suite(scorer, suite, n_worst=0, n_bootstrap=0), targets)
@@ -52,14 +43,14 @@ def main() -> None:
     all_targets = ch.load_targets()
     suite = ch.load_suite(args.data_dir)
     texts = sorted({ex.text for sl in suite for ex in sl.examples})
-    probs = dict(zip(texts, (dict(r.probabilities) for r in clf.score_batch(texts))))
+    scored = PrecomputedScorer("model", texts, ch.ClassifierScorer(clf).probabilities(texts), clf.thresholds)
     for label in clf.labels:
         targets = {tid: t for tid, t in all_targets.items() if t.label == label}
         slices = [sl for sl in suite if set(sl.targets) & set(targets)]
-        scores = {probs[ex.text][label] for sl in slices for ex in sl.examples}
+        scores = {p for sl in slices for p in scored.probabilities([ex.text for ex in sl.examples])[label]}
         cuts = sorted(scores | {clf.thresholds[label]})
-        sweep = {cut: deciding(FixedScores("model", probs, {**clf.thresholds, label: cut}), slices,
-                               targets) for cut in cuts}
+        sweep = {cut: deciding(scored.with_thresholds({**clf.thresholds, label: cut}), slices, targets)
+                 for cut in cuts}
         gap = {cut: 100 * sum(targets[t].shortfall(v) for t, (_, v) in w.items()) for cut, w in sweep.items()}
         rows = [(clf.thresholds[label], "the model's")]
         for tid, t in targets.items():
